@@ -1,0 +1,37 @@
+# The two commands: `make run` (set up, build, start the demo) and `make test`
+# (set up, build, run every test). Both install missing Debian packages first.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+  BUILD_DIR := build-asan
+  BUILD_TYPE := Debug
+endif
+
+.PHONY: all deps configure build run test bench clean
+
+all: build
+
+deps:
+	@scripts/setup-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DKLAXON_SANITIZE=$(SANITIZE)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	$(BUILD_DIR)/klaxon demo --config examples/demo.toml
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+bench: build
+	bench/run.sh $(BUILD_DIR)
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,67 @@
+// Config is klaxon's typed configuration, loaded from TOML. Loading validates
+// everything (types, units, unknown keys, cross-references, rule expressions)
+// and names the file:line:column and key of each error; klaxon refuses to start
+// on any. A loaded Config is an immutable value.
+#ifndef KLAXON_DETECTOR_CONFIG_H_
+#define KLAXON_DETECTOR_CONFIG_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "exporters/sink.h"
+#include "probes/http_probe.h"
+
+namespace klaxon {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:9477";  // Default: 127.0.0.1:9477. host:port of the HTTP API.
+  // Default: "data", relative to the config file's folder. Holds klaxon.db.
+  std::string data_dir = "data";
+};
+
+struct SlaConfig {
+  // Started at the incident's first evidence; met when a sink confirms the ticket.
+  std::optional<absl::Duration> time_to_ticket;
+};
+
+struct ServiceConfig {
+  std::string name;
+  SlaConfig sla;
+  // Ticket sinks (by name) that get this service's incidents; empty: every sink.
+  std::vector<std::string> tickets;
+};
+
+struct RuleConfig {
+  std::string name;
+  std::string service;               // Default: "" (no service: ticketed to every sink).
+  std::string severity = "warning";  // critical, major, minor, warning or info.
+  std::string expr;
+  absl::Duration for_duration = absl::ZeroDuration();  // `for`. Default: 0s.
+  std::string summary;  // template: {{ $labels.x }}, {{ $value }}
+};
+
+struct Config {
+  std::string path;  // the file it came from, for messages
+  ServerConfig server;
+  std::vector<ServiceConfig> services;
+  std::vector<HttpProbeOptions> http_probes;
+  std::vector<RuleConfig> rules;
+  std::vector<SinkOptions> sinks;
+
+  const ServiceConfig* FindService(absl::string_view name) const;
+  // data_dir resolved against the config file's folder.
+  std::string DataDir() const;
+};
+
+// All errors found, one per line, each "FILE:LINE:COLUMN: KEY: what is wrong".
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+// `path` is used in messages and to resolve relative paths.
+absl::StatusOr<Config> LoadConfigString(absl::string_view toml, const std::string& path);
+
+}  // namespace klaxon
+
+#endif  // KLAXON_DETECTOR_CONFIG_H_

@@ -1,0 +1,41 @@
+// Samples are what sources emit and the engine consumes: a value of one interned
+// series at one instant. Plain values; batches move between threads by value.
+#ifndef KLAXON_DETECTOR_SAMPLE_H_
+#define KLAXON_DETECTOR_SAMPLE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace klaxon {
+
+// Dense id of an interned series (see SeriesIndex). Hot paths carry ids only.
+using SeriesId = uint32_t;
+
+struct Sample {
+  SeriesId series;
+  int64_t timestamp_ms;  // UTC milliseconds since the epoch.
+  double value;
+};
+
+// Why a source saw what it saw, attached to one series of a batch: the failure
+// reason of a probe ("connection refused", "status 503"). The engine keeps the
+// latest note per series for the incident timeline.
+struct SeriesNote {
+  SeriesId series;
+  std::string text;
+};
+
+struct SampleBatch {
+  std::vector<Sample> samples;
+  std::vector<SeriesNote> notes;
+};
+
+// Where sources deliver their batches. Called from the source's own thread; the
+// engine's implementation only queues the batch.
+using SampleConsumer = std::function<void(SampleBatch)>;
+
+}  // namespace klaxon
+
+#endif  // KLAXON_DETECTOR_SAMPLE_H_
