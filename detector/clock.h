@@ -55,8 +55,6 @@ class FakeClock final : public Clock {
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
-inline int64_t ToUnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
-inline absl::Time FromUnixMillis(int64_t ms) { return absl::FromUnixMillis(ms); }
 
 }  // namespace klaxon
 

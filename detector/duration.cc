@@ -55,7 +55,7 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   return total;
 }
 
-std::string FormatDuration(absl::Duration d) {
+std::string DurationToString(absl::Duration d) {
   if (d == absl::ZeroDuration()) return "0s";
   std::string out;
   if (d < absl::ZeroDuration()) {

@@ -16,7 +16,7 @@ namespace klaxon {
 // as Prometheus's model.ParseDuration. "0" alone is zero. Negative is an error.
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text);
 // The inverse, in the shortest Prometheus form: "1h30m", "500ms", "0s".
-std::string FormatDuration(absl::Duration d);
+std::string DurationToString(absl::Duration d);
 
 // "99.9%" -> 0.999. The number must be within [0, 100].
 absl::StatusOr<double> ParsePercent(absl::string_view text);

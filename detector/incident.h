@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 #include "detector/labels.h"
 
 namespace klaxon {
@@ -84,6 +86,39 @@ struct OutboxRow {
 // What a sink reports of a delivery the receiver accepted.
 struct DeliveryReceipt {
   std::string ticket_ref;  // "" when the receiver names no ticket
+};
+
+// RFC 3339 UTC with milliseconds: "2026-11-24T02:22:52.123Z".
+std::string FormatTimestamp(absl::Time t);
+
+// The one JSON form of an incident: the API, the webhook payload and the outbox
+// snapshot all use it. Timeline, clocks and tickets are included when present.
+nlohmann::json IncidentToJson(const Incident& incident);
+absl::StatusOr<Incident> IncidentFromJson(const nlohmann::json& json);
+
+// Counts the ledger keeps, read at scrape time for klaxon's own metrics. Counters
+// come from durable rows, so they survive restarts and never go backwards.
+struct LedgerStats {
+  struct ByServiceSeverity {
+    std::string service;
+    std::string severity;
+    int64_t count;
+  };
+  struct ByServiceClock {
+    std::string service;
+    std::string clock;
+    int64_t count;
+  };
+  struct BySink {
+    std::string sink;
+    int64_t count;
+  };
+  std::vector<ByServiceSeverity> open;    // incidents not resolved
+  std::vector<ByServiceSeverity> opened;  // every incident ever opened
+  std::vector<ByServiceClock> clock_breaches;
+  std::vector<ByServiceClock> clock_met;
+  std::vector<BySink> outbox_pending;
+  std::vector<BySink> delivered;
 };
 
 }  // namespace klaxon

@@ -1,1 +1,615 @@
-// placeholder
+#include "detector/ledger.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "detector/clock.h"
+#include "detector/duration.h"
+
+namespace klaxon {
+
+using internal::SqliteDb;
+using internal::SqliteStatement;
+
+namespace {
+
+// Bump with a migration step in Migrate() whenever the schema changes.
+constexpr int kSchemaVersion = 1;
+
+constexpr absl::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS incidents (
+  number INTEGER PRIMARY KEY AUTOINCREMENT,
+  fingerprint TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  service TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  state TEXT NOT NULL,
+  first_evidence_ms INTEGER NOT NULL,
+  opened_at_ms INTEGER NOT NULL,
+  resolved_at_ms INTEGER,
+  value REAL NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_unresolved ON incidents(fingerprint) WHERE state != 'resolved';
+CREATE TABLE IF NOT EXISTS timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timeline_incident ON timeline(incident, at_ms);
+CREATE TABLE IF NOT EXISTS clocks (
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  name TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  stopped_at_ms INTEGER,
+  PRIMARY KEY (incident, name)
+);
+CREATE INDEX IF NOT EXISTS clocks_running ON clocks(deadline_ms) WHERE state = 'running';
+CREATE TABLE IF NOT EXISTS tickets (
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  sink TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (incident, sink)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  event TEXT NOT NULL,
+  snapshot TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  delivered_at_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
+)sql";
+
+int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
+
+// Commits on Commit(); rolls back if destroyed before that. BEGIN IMMEDIATE
+// takes the write lock up front so that a transaction never fails half way
+// for want of it.
+class Transaction {
+ public:
+  explicit Transaction(SqliteDb& db) : db_(db) { status_ = db_.Exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (status_.ok() && !committed_) db_.Exec("ROLLBACK").IgnoreError();
+  }
+  const absl::Status& status() const { return status_; }
+  absl::Status Commit() {
+    committed_ = true;
+    return db_.Exec("COMMIT");
+  }
+
+ private:
+  SqliteDb& db_;
+  absl::Status status_;
+  bool committed_ = false;
+};
+
+#define KLAXON_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    absl::Status _status = (expr);     \
+    if (!_status.ok()) return _status; \
+  } while (0)
+
+#define KLAXON_ASSIGN_OR_RETURN_IMPL(var, tmp, expr) \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return tmp.status();                 \
+  var = std::move(*tmp)
+#define KLAXON_CONCAT_INNER(a, b) a##b
+#define KLAXON_CONCAT(a, b) KLAXON_CONCAT_INNER(a, b)
+#define KLAXON_ASSIGN_OR_RETURN(var, expr) \
+  KLAXON_ASSIGN_OR_RETURN_IMPL(var, KLAXON_CONCAT(_statusor_, __LINE__), expr)
+
+IncidentState StateFromName(absl::string_view name) {
+  if (name == "resolved") return IncidentState::kResolved;
+  if (name == "acknowledged") return IncidentState::kAcknowledged;
+  return IncidentState::kOpen;
+}
+
+ClockState ClockStateFromName(absl::string_view name) {
+  if (name == "met") return ClockState::kMet;
+  if (name == "breached") return ClockState::kBreached;
+  return ClockState::kRunning;
+}
+
+std::string LabelsJson(const Labels& labels) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& l : labels.items()) out[l.name] = l.value;
+  return out.dump();
+}
+
+Labels LabelsFromJson(const std::string& text) {
+  std::vector<Label> labels;
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_object()) {
+    for (const auto& [name, value] : json.items()) {
+      if (value.is_string()) labels.push_back({name, value.get<std::string>()});
+    }
+  }
+  return Labels(std::move(labels));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
+  auto db = SqliteDb::Open(path);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(*db)));
+  std::lock_guard lock(ledger->mu_);
+  KLAXON_RETURN_IF_ERROR(ledger->Migrate());
+  return ledger;
+}
+
+absl::Status Ledger::Migrate() {
+  // synchronous=FULL: a transaction is on disk when COMMIT returns, which is
+  // what lets callers treat a returned OK as durable.
+  KLAXON_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL"));
+  KLAXON_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL"));
+  KLAXON_RETURN_IF_ERROR(db_.Exec("PRAGMA foreign_keys=ON"));
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement version, db_.Prepare("PRAGMA user_version"));
+  KLAXON_ASSIGN_OR_RETURN(bool has_row, version.Step());
+  int64_t current = has_row ? version.Int(0) : 0;
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", current, " is newer than this klaxon (", kSchemaVersion,
+        "): run the newer klaxon or point data_dir elsewhere"));
+  }
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_RETURN_IF_ERROR(db_.Exec(kSchema));
+  KLAXON_RETURN_IF_ERROR(db_.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion)));
+  return tx.Commit();
+}
+
+absl::Status Ledger::InsertTimeline(int64_t number, const TimelineEntry& entry) {
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("INSERT INTO timeline(incident, at_ms, kind, text) VALUES (?, ?, ?, ?)"));
+  return stmt.Bind(1, number).Bind(2, Ms(entry.at)).Bind(3, entry.kind).Bind(4, entry.text).Run();
+}
+
+absl::Status Ledger::InsertOutbox(const Incident& incident, const std::string& event,
+                                  const std::string& sink, absl::Time at) {
+  Incident snapshot = incident;
+  snapshot.timeline.clear();
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("INSERT INTO outbox(sink, incident, event, snapshot, created_at_ms, "
+                  "next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)"));
+  return stmt.Bind(1, sink)
+      .Bind(2, incident.number)
+      .Bind(3, event)
+      .Bind(4, IncidentToJson(snapshot).dump())
+      .Bind(5, Ms(at))
+      .Bind(6, Ms(at))
+      .Run();
+}
+
+absl::StatusOr<Incident> Ledger::OpenIncident(const Incident& incident,
+                                              const std::vector<ClockSpec>& clocks,
+                                              const std::vector<std::string>& sinks) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_.Prepare("INSERT INTO incidents(fingerprint, rule, service, severity, summary, labels, "
+                  "state, first_evidence_ms, opened_at_ms, value, reason) "
+                  "VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)"));
+  KLAXON_RETURN_IF_ERROR(insert.Bind(1, absl::StrFormat("%016x", incident.fingerprint))
+                             .Bind(2, incident.rule)
+                             .Bind(3, incident.service)
+                             .Bind(4, incident.severity)
+                             .Bind(5, incident.summary)
+                             .Bind(6, LabelsJson(incident.labels))
+                             .Bind(7, Ms(incident.first_evidence))
+                             .Bind(8, Ms(incident.opened_at))
+                             .Bind(9, incident.value)
+                             .Bind(10, incident.reason)
+                             .Run());
+  Incident opened = incident;
+  opened.number = db_.LastInsertRowId();
+  opened.state = IncidentState::kOpen;
+  opened.timeline.clear();
+  opened.clocks.clear();
+  opened.tickets.clear();
+
+  std::string evidence = absl::StrCat(incident.labels.ToString(), " = ", incident.value);
+  if (!incident.reason.empty()) absl::StrAppend(&evidence, " (", incident.reason, ")");
+  opened.timeline.push_back({incident.first_evidence, "first_evidence",
+                             absl::StrCat("condition first seen: ", evidence)});
+  opened.timeline.push_back(
+      {incident.opened_at, "opened",
+       absl::StrCat("incident opened: ", incident.summary.empty() ? incident.rule : incident.summary,
+                    "; evidence ", evidence)});
+  for (const ClockSpec& spec : clocks) {
+    SlaClock clock{spec.name, incident.first_evidence, incident.first_evidence + spec.budget};
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare("INSERT INTO clocks(incident, name, start_ms, deadline_ms, state) "
+                    "VALUES (?, ?, ?, ?, 'running')"));
+    KLAXON_RETURN_IF_ERROR(stmt.Bind(1, opened.number)
+                               .Bind(2, clock.name)
+                               .Bind(3, Ms(clock.start))
+                               .Bind(4, Ms(clock.deadline))
+                               .Run());
+    opened.timeline.push_back(
+        {incident.opened_at, "sla_clock_started",
+         absl::StrCat(clock.name, " clock started at first evidence, deadline ",
+                      FormatTimestamp(clock.deadline), " (", DurationToString(spec.budget), ")")});
+    opened.clocks.push_back(std::move(clock));
+  }
+  for (const TimelineEntry& entry : opened.timeline) {
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(opened.number, entry));
+  }
+  for (const std::string& sink : sinks) {
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(opened, "opened", sink, incident.opened_at));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return opened;
+}
+
+absl::StatusOr<Incident> Ledger::LoadIncident(int64_t number, bool with_details) {
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT number, fingerprint, rule, service, severity, summary, labels, state, "
+                  "first_evidence_ms, opened_at_ms, resolved_at_ms, value, reason "
+                  "FROM incidents WHERE number = ?"));
+  stmt.Bind(1, number);
+  KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no incident ", IncidentId(number)));
+  Incident incident;
+  incident.number = stmt.Int(0);
+  incident.fingerprint = std::stoull(stmt.Text(1), nullptr, 16);
+  incident.rule = stmt.Text(2);
+  incident.service = stmt.Text(3);
+  incident.severity = stmt.Text(4);
+  incident.summary = stmt.Text(5);
+  incident.labels = LabelsFromJson(stmt.Text(6));
+  incident.state = StateFromName(stmt.Text(7));
+  incident.first_evidence = absl::FromUnixMillis(stmt.Int(8));
+  incident.opened_at = absl::FromUnixMillis(stmt.Int(9));
+  if (!stmt.IsNull(10)) incident.resolved_at = absl::FromUnixMillis(stmt.Int(10));
+  incident.value = stmt.Double(11);
+  incident.reason = stmt.Text(12);
+
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement tickets,
+      db_.Prepare("SELECT sink, ref FROM tickets WHERE incident = ? ORDER BY sink"));
+  tickets.Bind(1, number);
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, tickets.Step());
+    if (!row) break;
+    incident.tickets.push_back({tickets.Text(0), tickets.Text(1)});
+  }
+  if (!with_details) return incident;
+
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement timeline,
+      db_.Prepare("SELECT at_ms, kind, text FROM timeline WHERE incident = ? ORDER BY at_ms, id"));
+  timeline.Bind(1, number);
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, timeline.Step());
+    if (!row) break;
+    incident.timeline.push_back(
+        {absl::FromUnixMillis(timeline.Int(0)), timeline.Text(1), timeline.Text(2)});
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement clocks,
+      db_.Prepare("SELECT name, start_ms, deadline_ms, state, stopped_at_ms FROM clocks "
+                  "WHERE incident = ? ORDER BY start_ms, name"));
+  clocks.Bind(1, number);
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, clocks.Step());
+    if (!row) break;
+    SlaClock clock{clocks.Text(0), absl::FromUnixMillis(clocks.Int(1)), absl::FromUnixMillis(clocks.Int(2)),
+                   ClockStateFromName(clocks.Text(3))};
+    if (!clocks.IsNull(4)) clock.stopped_at = absl::FromUnixMillis(clocks.Int(4));
+    incident.clocks.push_back(std::move(clock));
+  }
+  return incident;
+}
+
+absl::StatusOr<std::optional<Incident>> Ledger::FindUnresolved(uint64_t fingerprint) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT number FROM incidents WHERE fingerprint = ? AND state != 'resolved' "
+                  "ORDER BY number DESC LIMIT 1"));
+  stmt.Bind(1, absl::StrFormat("%016x", fingerprint));
+  KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<Incident>();
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(stmt.Int(0), false));
+  return std::optional<Incident>(std::move(incident));
+}
+
+absl::StatusOr<Incident> Ledger::ResolveIncident(int64_t number, absl::Time at,
+                                                 const std::string& why) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (incident.state == IncidentState::kResolved) {
+    return absl::FailedPreconditionError(absl::StrCat(incident.id(), " is already resolved"));
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE incidents SET state = 'resolved', resolved_at_ms = ? WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, number).Run());
+  incident.state = IncidentState::kResolved;
+  incident.resolved_at = at;
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "resolved", absl::StrCat("resolved: ", why)}));
+  // A resolve goes wherever the open went, whether or not that was delivered
+  // yet: the sink gets both, in order.
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement sinks,
+      db_.Prepare("SELECT DISTINCT sink FROM outbox WHERE incident = ? AND event = 'opened' "
+                  "ORDER BY sink"));
+  sinks.Bind(1, number);
+  std::vector<std::string> targets;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, sinks.Step());
+    if (!row) break;
+    targets.push_back(sinks.Text(0));
+  }
+  for (const std::string& sink : targets) {
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, "resolved", sink, at));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
+}
+
+absl::Status Ledger::AddTimeline(int64_t number, const TimelineEntry& entry) {
+  std::lock_guard lock(mu_);
+  return InsertTimeline(number, entry);
+}
+
+absl::StatusOr<std::optional<OutboxRow>> Ledger::NextDelivery(const std::string& sink) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT id, event, snapshot, created_at_ms, attempts, next_attempt_ms, "
+                  "last_error FROM outbox WHERE sink = ? AND delivered_at_ms IS NULL "
+                  "ORDER BY id LIMIT 1"));
+  stmt.Bind(1, sink);
+  KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<OutboxRow>();
+  OutboxRow row;
+  row.id = stmt.Int(0);
+  row.sink = sink;
+  row.event = stmt.Text(1);
+  nlohmann::json snapshot = nlohmann::json::parse(stmt.Text(2), nullptr, false);
+  KLAXON_ASSIGN_OR_RETURN(row.incident, IncidentFromJson(snapshot));
+  row.created_at = absl::FromUnixMillis(stmt.Int(3));
+  row.attempts = static_cast<int>(stmt.Int(4));
+  row.next_attempt_at = absl::FromUnixMillis(stmt.Int(5));
+  row.last_error = stmt.Text(6);
+  return std::optional<OutboxRow>(std::move(row));
+}
+
+absl::StatusOr<DeliveryConfirmation> Ledger::ConfirmDelivery(int64_t outbox_id, absl::Time at,
+                                                             const DeliveryReceipt& receipt) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT sink, incident, event, attempts FROM outbox "
+                  "WHERE id = ? AND delivered_at_ms IS NULL"));
+  select.Bind(1, outbox_id);
+  KLAXON_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("outbox row ", outbox_id, " is unknown or already delivered"));
+  }
+  std::string sink = select.Text(0);
+  int64_t number = select.Int(1);
+  std::string event = select.Text(2);
+  int64_t attempts = select.Int(3) + 1;
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE outbox SET delivered_at_ms = ?, attempts = ? WHERE id = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, attempts).Bind(3, outbox_id).Run());
+
+  DeliveryConfirmation confirmation{IncidentId(number), event, std::nullopt};
+  std::string where = absl::StrCat("sink \"", sink, "\"");
+  if (!receipt.ticket_ref.empty()) absl::StrAppend(&where, " as ", receipt.ticket_ref);
+  absl::StrAppend(&where, attempts > 1 ? absl::StrCat(" after ", attempts, " attempts") : "");
+  if (event == "opened") {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement ticket,
+        db_.Prepare("INSERT OR REPLACE INTO tickets(incident, sink, ref) VALUES (?, ?, ?)"));
+    KLAXON_RETURN_IF_ERROR(ticket.Bind(1, number).Bind(2, sink).Bind(3, receipt.ticket_ref).Run());
+    KLAXON_RETURN_IF_ERROR(
+        InsertTimeline(number, {at, "ticket", absl::StrCat("ticket opened in ", where)}));
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement clock,
+        db_.Prepare("SELECT start_ms, deadline_ms FROM clocks WHERE incident = ? AND "
+                    "name = 'time_to_ticket' AND state = 'running'"));
+    clock.Bind(1, number);
+    KLAXON_ASSIGN_OR_RETURN(bool running, clock.Step());
+    if (running) {
+      SlaClock met{"time_to_ticket", absl::FromUnixMillis(clock.Int(0)), absl::FromUnixMillis(clock.Int(1)),
+                   ClockState::kMet, at};
+      KLAXON_ASSIGN_OR_RETURN(
+          SqliteStatement stop,
+          db_.Prepare("UPDATE clocks SET state = 'met', stopped_at_ms = ? "
+                      "WHERE incident = ? AND name = 'time_to_ticket'"));
+      KLAXON_RETURN_IF_ERROR(stop.Bind(1, Ms(at)).Bind(2, number).Run());
+      KLAXON_RETURN_IF_ERROR(InsertTimeline(
+          number, {at, "sla_met",
+                   absl::StrCat("time_to_ticket met: ticket ", DurationToString(absl::Floor(at - met.start, absl::Milliseconds(1))),
+                                " after first evidence (budget ",
+                                DurationToString(met.deadline - met.start), ")")}));
+      confirmation.clock_met = met;
+    }
+  } else {
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(
+        number, {at, "ticket_update", absl::StrCat(event, " delivered to ", where)}));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return confirmation;
+}
+
+absl::Status Ledger::RecordFailedAttempt(int64_t outbox_id, absl::Time at, absl::Time next_attempt,
+                                         const std::string& error) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT sink, incident, event, attempts FROM outbox WHERE id = ?"));
+  select.Bind(1, outbox_id);
+  KLAXON_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no outbox row ", outbox_id));
+  int64_t attempts = select.Int(3) + 1;
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE outbox SET attempts = ?, next_attempt_ms = ?, last_error = ? "
+                  "WHERE id = ?"));
+  KLAXON_RETURN_IF_ERROR(
+      update.Bind(1, attempts).Bind(2, Ms(next_attempt)).Bind(3, error).Bind(4, outbox_id).Run());
+  // The first failure is worth a line on the timeline; every retry would drown it.
+  if (attempts == 1) {
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(
+        select.Int(1),
+        {at, "delivery_failed",
+         absl::StrCat(select.Text(2), " delivery to sink \"", select.Text(0), "\" failed: ", error,
+                      "; retrying")}));
+  }
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<ClockBreach>> Ledger::BreachDueClocks(absl::Time now) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT c.incident, c.name, c.start_ms, c.deadline_ms, i.service FROM clocks c "
+                  "JOIN incidents i ON i.number = c.incident "
+                  "WHERE c.state = 'running' AND c.deadline_ms <= ? ORDER BY c.deadline_ms"));
+  select.Bind(1, Ms(now));
+  std::vector<std::pair<int64_t, ClockBreach>> due;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    SlaClock clock{select.Text(1), absl::FromUnixMillis(select.Int(2)), absl::FromUnixMillis(select.Int(3)),
+                   ClockState::kBreached};
+    clock.stopped_at = clock.deadline;
+    due.push_back({select.Int(0), {IncidentId(select.Int(0)), select.Text(4), std::move(clock)}});
+  }
+  std::vector<ClockBreach> breaches;
+  for (auto& [number, breach] : due) {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement update,
+        db_.Prepare("UPDATE clocks SET state = 'breached', stopped_at_ms = deadline_ms "
+                    "WHERE incident = ? AND name = ?"));
+    KLAXON_RETURN_IF_ERROR(update.Bind(1, number).Bind(2, breach.clock.name).Run());
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(
+        number, {breach.clock.deadline, "sla_breached",
+                 absl::StrCat(breach.clock.name, " breached: budget of ",
+                              DurationToString(breach.clock.deadline - breach.clock.start),
+                              " from first evidence ran out")}));
+    breaches.push_back(std::move(breach));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return breaches;
+}
+
+absl::StatusOr<std::optional<absl::Time>> Ledger::NextClockDeadline() {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT MIN(deadline_ms) FROM clocks WHERE state = 'running'"));
+  KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row || stmt.IsNull(0)) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(absl::FromUnixMillis(stmt.Int(0)));
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::ListIncidents(std::optional<IncidentState> state,
+                                                            int limit) {
+  std::lock_guard lock(mu_);
+  std::string sql = "SELECT number FROM incidents";
+  if (state) absl::StrAppend(&sql, " WHERE state = ?");
+  absl::StrAppend(&sql, " ORDER BY number DESC LIMIT ", limit);
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare(sql));
+  if (state) stmt.Bind(1, IncidentStateName(*state));
+  std::vector<int64_t> numbers;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    numbers.push_back(stmt.Int(0));
+  }
+  std::vector<Incident> incidents;
+  for (int64_t number : numbers) {
+    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, true));
+    incidents.push_back(std::move(incident));
+  }
+  return incidents;
+}
+
+absl::StatusOr<Incident> Ledger::GetIncident(int64_t number) {
+  std::lock_guard lock(mu_);
+  return LoadIncident(number, true);
+}
+
+absl::StatusOr<LedgerStats> Ledger::Stats() {
+  std::lock_guard lock(mu_);
+  LedgerStats stats;
+  auto by_service_severity = [&](absl::string_view where,
+                                 std::vector<LedgerStats::ByServiceSeverity>& out) -> absl::Status {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare(absl::StrCat("SELECT service, severity, COUNT(*) FROM incidents ", where,
+                                 " GROUP BY service, severity ORDER BY service, severity")));
+    while (true) {
+      KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return absl::OkStatus();
+      out.push_back({stmt.Text(0), stmt.Text(1), stmt.Int(2)});
+    }
+  };
+  KLAXON_RETURN_IF_ERROR(by_service_severity("WHERE state != 'resolved'", stats.open));
+  KLAXON_RETURN_IF_ERROR(by_service_severity("", stats.opened));
+  auto by_clock = [&](absl::string_view state,
+                      std::vector<LedgerStats::ByServiceClock>& out) -> absl::Status {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare("SELECT i.service, c.name, COUNT(*) FROM clocks c JOIN incidents i "
+                    "ON i.number = c.incident WHERE c.state = ? GROUP BY i.service, c.name "
+                    "ORDER BY i.service, c.name"));
+    stmt.Bind(1, state);
+    while (true) {
+      KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return absl::OkStatus();
+      out.push_back({stmt.Text(0), stmt.Text(1), stmt.Int(2)});
+    }
+  };
+  KLAXON_RETURN_IF_ERROR(by_clock("breached", stats.clock_breaches));
+  KLAXON_RETURN_IF_ERROR(by_clock("met", stats.clock_met));
+  auto by_sink = [&](absl::string_view where, std::vector<LedgerStats::BySink>& out) -> absl::Status {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare(absl::StrCat("SELECT sink, COUNT(*) FROM outbox WHERE ", where,
+                                 " GROUP BY sink ORDER BY sink")));
+    while (true) {
+      KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return absl::OkStatus();
+      out.push_back({stmt.Text(0), stmt.Int(1)});
+    }
+  };
+  KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NULL", stats.outbox_pending));
+  KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NOT NULL", stats.delivered));
+  return stats;
+}
+
+}  // namespace klaxon

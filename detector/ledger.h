@@ -1,0 +1,103 @@
+// Ledger persists incidents, their timelines and SLA clocks, and the outbox of
+// deliveries they owe, in one SQLite database (WAL, synchronous=FULL). Every
+// change is one transaction together with the outbox rows it causes, so a crash
+// or kill -9 at any moment loses no incident, no owed delivery and no clock
+// start. Thread-safe: the engine, the delivery threads and the API share one
+// Ledger; calls are serialised by an internal lock.
+#ifndef KLAXON_DETECTOR_LEDGER_H_
+#define KLAXON_DETECTOR_LEDGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "detector/incident.h"
+#include "detector/internal/sqlite.h"
+
+namespace klaxon {
+
+// A clock to start with a new incident.
+struct ClockSpec {
+  std::string name;  // "time_to_ticket"
+  absl::Duration budget;
+};
+
+// What one delivery confirmation changed, for logs and callers.
+struct DeliveryConfirmation {
+  std::string incident_id;
+  std::string event;
+  std::optional<SlaClock> clock_met;  // the time_to_ticket clock, if this met it
+};
+
+struct ClockBreach {
+  std::string incident_id;
+  std::string service;
+  SlaClock clock;
+};
+
+class Ledger {
+ public:
+  // Opens or creates the database at `path` (its folder must exist).
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(const std::string& path);
+  // Non-copyable: owns the database connection.
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Records a new incident from `incident` (number, state and timeline are
+  // assigned here), its first timeline entries, `clocks` started at its first
+  // evidence, and an "opened" outbox row for each of `sinks`, in one transaction.
+  absl::StatusOr<Incident> OpenIncident(const Incident& incident,
+                                        const std::vector<ClockSpec>& clocks,
+                                        const std::vector<std::string>& sinks);
+  // The unresolved incident with this fingerprint, if any.
+  absl::StatusOr<std::optional<Incident>> FindUnresolved(uint64_t fingerprint);
+  // Resolves and owes a "resolved" delivery to every sink the incident was
+  // opened to. `why` goes on the timeline.
+  absl::StatusOr<Incident> ResolveIncident(int64_t number, absl::Time at, const std::string& why);
+  absl::Status AddTimeline(int64_t number, const TimelineEntry& entry);
+
+  // The oldest undelivered row for `sink`: deliveries to one sink go in order.
+  absl::StatusOr<std::optional<OutboxRow>> NextDelivery(const std::string& sink);
+  // Confirms a delivery; an "opened" delivery records the ticket and meets the
+  // incident's running time_to_ticket clock.
+  absl::StatusOr<DeliveryConfirmation> ConfirmDelivery(int64_t outbox_id, absl::Time at,
+                                                       const DeliveryReceipt& receipt);
+  absl::Status RecordFailedAttempt(int64_t outbox_id, absl::Time at, absl::Time next_attempt,
+                                   const std::string& error);
+
+  // Marks running clocks whose deadline is at or before `now` breached.
+  absl::StatusOr<std::vector<ClockBreach>> BreachDueClocks(absl::Time now);
+  absl::StatusOr<std::optional<absl::Time>> NextClockDeadline();
+
+  // Newest first. `state` filters when set.
+  absl::StatusOr<std::vector<Incident>> ListIncidents(std::optional<IncidentState> state,
+                                                      int limit = 1000);
+  // With timeline, clocks and tickets. kNotFound for an unknown number.
+  absl::StatusOr<Incident> GetIncident(int64_t number);
+  absl::StatusOr<LedgerStats> Stats();
+
+ private:
+  explicit Ledger(internal::SqliteDb db) : db_(std::move(db)) {}
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Incident> LoadIncident(int64_t number, bool with_details)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertTimeline(int64_t number, const TimelineEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertOutbox(const Incident& incident, const std::string& event,
+                            const std::string& sink, absl::Time at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::mutex mu_;
+  internal::SqliteDb db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace klaxon
+
+#endif  // KLAXON_DETECTOR_LEDGER_H_

@@ -1,0 +1,28 @@
+// WebhookSink POSTs each delivery as one JSON document (see the README's
+// "Webhook payload") with an Idempotency-Key header that stays the same across
+// retries of one delivery. Thread-compatible: one delivery thread uses it.
+#ifndef KLAXON_EXPORTERS_WEBHOOK_SINK_H_
+#define KLAXON_EXPORTERS_WEBHOOK_SINK_H_
+
+#include <string>
+
+#include "exporters/sink.h"
+#include "nlohmann/json.hpp"
+
+namespace klaxon {
+
+// The document a webhook receiver gets for `row`; the same bytes on every retry.
+nlohmann::json WebhookPayload(const OutboxRow& row);
+
+class WebhookSink final : public TicketSink {
+ public:
+  explicit WebhookSink(SinkOptions options) : options_(std::move(options)) {}
+  absl::StatusOr<DeliveryReceipt> Deliver(const OutboxRow& row) override;
+
+ private:
+  SinkOptions options_;
+};
+
+}  // namespace klaxon
+
+#endif  // KLAXON_EXPORTERS_WEBHOOK_SINK_H_
