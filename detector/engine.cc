@@ -1,1 +1,326 @@
-// placeholder
+#include "detector/engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "detector/log.h"
+#include "rules/expr.h"
+
+namespace klaxon {
+
+namespace {
+
+// An idle engine still wakes this often to serve what depends on time passing.
+constexpr absl::Duration kMaxIdleWait = absl::Seconds(1);
+
+std::string Describe(const Alert& alert, absl::string_view note) {
+  std::string text = absl::StrCat(alert.labels.ToString(), " = ", alert.value);
+  if (!note.empty()) absl::StrAppend(&text, " (", note, ")");
+  return text;
+}
+
+}  // namespace
+
+Engine::Engine(const Config& config, SeriesIndex& index, Ledger& ledger, const Clock& clock,
+               std::function<void()> on_outbox)
+    : config_(config),
+      index_(index),
+      ledger_(ledger),
+      clock_(clock),
+      on_outbox_(std::move(on_outbox)) {}
+
+Engine::~Engine() { Stop(); }
+
+absl::Status Engine::Init() {
+  std::vector<std::string> all_sinks;
+  for (const SinkOptions& sink : config_.sinks) all_sinks.push_back(sink.name);
+  for (const RuleConfig& rule_config : config_.rules) {
+    absl::StatusOr<ExprPtr> expr = ParseExpr(rule_config.expr);
+    if (!expr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rule \"", rule_config.name, "\": ", expr.status().message()));
+    }
+    AlertingRuleOptions options;
+    options.name = rule_config.name;
+    options.service = rule_config.service;
+    options.severity = rule_config.severity;
+    options.expr = *expr;
+    options.for_duration = rule_config.for_duration;
+    options.summary_template = rule_config.summary;
+    Rule rule;
+    rule.alerting = std::make_unique<AlertingRule>(std::move(options));
+    rule.config = &rule_config;
+    rule.sinks = all_sinks;
+    if (const ServiceConfig* service = config_.FindService(rule_config.service)) {
+      if (!service->tickets.empty()) rule.sinks = service->tickets;
+      if (service->sla.time_to_ticket) {
+        rule.clocks.push_back({"time_to_ticket", *service->sla.time_to_ticket});
+      }
+    }
+    rules_.push_back(std::move(rule));
+  }
+
+  absl::StatusOr<std::vector<Incident>> open = ledger_.ListIncidents(IncidentState::kOpen);
+  if (!open.ok()) return open.status();
+  for (const Incident& incident : *open) {
+    auto rule = std::find_if(rules_.begin(), rules_.end(),
+                             [&](const Rule& r) { return r.config->name == incident.rule; });
+    if (rule != rules_.end()) rule->open[incident.fingerprint] = incident.number;
+  }
+  absl::StatusOr<std::optional<absl::Time>> deadline = ledger_.NextClockDeadline();
+  if (!deadline.ok()) return deadline.status();
+  next_clock_deadline_ = *deadline;
+
+  // Series interned before the engine started (by sources set up earlier).
+  std::lock_guard lock(series_mu_);
+  series_.resize(index_.size());
+  return absl::OkStatus();
+}
+
+void Engine::Start() {
+  std::lock_guard lock(queue_mu_);
+  stopping_ = false;
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::Ingest(SampleBatch batch) {
+  samples_ingested_.fetch_add(batch.samples.size(), std::memory_order_relaxed);
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(std::move(batch));
+  }
+  queue_cv_.notify_one();
+}
+
+void Engine::Loop() {
+  while (true) {
+    ProcessPending();
+    std::unique_lock lock(queue_mu_);
+    if (stopping_) return;
+    absl::Duration wait = kMaxIdleWait;
+    if (std::optional<absl::Time> next = NextWakeup()) {
+      wait = std::clamp(*next - clock_.WallNow(), absl::ZeroDuration(), kMaxIdleWait);
+    }
+    queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
+                       [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+                         return stopping_ || !queue_.empty();
+                       });
+  }
+}
+
+std::optional<absl::Time> Engine::NextWakeup() const {
+  std::optional<absl::Time> next = next_clock_deadline_;
+  for (const Rule& rule : rules_) {
+    std::optional<absl::Time> due = rule.alerting->NextDeadline();
+    if (due && (!next || *due < *next)) next = due;
+  }
+  return next;
+}
+
+void Engine::ProcessPending() {
+  std::vector<SampleBatch> batches;
+  {
+    std::lock_guard lock(queue_mu_);
+    batches.swap(queue_);
+  }
+  std::vector<bool> dirty(rules_.size(), false);
+  for (const SampleBatch& batch : batches) Apply(batch, dirty);
+
+  absl::Time now = clock_.WallNow();
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    if (dirty[i]) EvaluateRule(static_cast<int>(i), now);
+  }
+  for (Rule& rule : rules_) {
+    std::optional<absl::Time> due = rule.alerting->NextDeadline();
+    if (due && *due <= now) Reconcile(rule, rule.alerting->FireDue(now), now);
+  }
+  if (next_clock_deadline_ && *next_clock_deadline_ <= now) CheckClocks(now);
+}
+
+void Engine::Subscribe(SeriesId id, Series& series) {
+  const Labels& labels = index_.Get(id);
+  series_by_name_[std::string(labels.MetricName())].push_back(id);
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    for (const VectorSelector* selector : Selectors(*rules_[i].alerting->options().expr)) {
+      if (MatchesAll(selector->matchers, labels)) {
+        series.rules.push_back(static_cast<int>(i));
+        break;
+      }
+    }
+  }
+}
+
+void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
+  std::lock_guard lock(series_mu_);
+  for (const Sample& sample : batch.samples) {
+    if (sample.series >= series_.size()) series_.resize(sample.series + 1);
+    Series& series = series_[sample.series];
+    if (!series.seen) {
+      series.seen = true;
+      Subscribe(sample.series, series);
+    }
+    // Out-of-order samples are dropped, as Prometheus's head does.
+    if (sample.timestamp_ms < series.timestamp_ms) continue;
+    series.timestamp_ms = sample.timestamp_ms;
+    series.value = sample.value;
+    for (int rule : series.rules) dirty[rule] = true;
+  }
+  for (const SeriesNote& note : batch.notes) {
+    if (note.series < series_.size()) series_[note.series].note = note.text;
+  }
+}
+
+void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms,
+                           int64_t lookback_ms, const InstantVisitor& visit) const {
+  std::lock_guard lock(series_mu_);
+  auto check = [&](SeriesId id) {
+    if (id >= series_.size()) return;
+    const Series& series = series_[id];
+    if (!series.seen || series.timestamp_ms > at_ms || series.timestamp_ms <= at_ms - lookback_ms) {
+      return;
+    }
+    const Labels& labels = index_.Get(id);
+    if (MatchesAll(matchers, labels)) visit(id, labels, series.timestamp_ms, series.value);
+  };
+  // An equality matcher on the name narrows the search to that metric's series.
+  for (const LabelMatcher& m : matchers) {
+    if (m.name() == kMetricNameLabel && m.op() == LabelMatcher::Op::kEqual) {
+      auto it = series_by_name_.find(m.value());
+      if (it == series_by_name_.end()) return;
+      for (SeriesId id : it->second) check(id);
+      return;
+    }
+  }
+  for (SeriesId id = 0; id < series_.size(); ++id) check(id);
+}
+
+void Engine::EvaluateRule(int rule_index, absl::Time now) {
+  Rule& rule = rules_[rule_index];
+  absl::StatusOr<std::vector<AlertTransition>> transitions =
+      rule.alerting->Evaluate(*this, now, eval_options_);
+  if (!transitions.ok()) {
+    LogLine(absl::StrCat("rule ", rule.config->name, ": evaluation failed: ",
+                         transitions.status().message()));
+    return;
+  }
+  Reconcile(rule, *transitions, now);
+}
+
+void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions,
+                       absl::Time now) {
+  for (const AlertTransition& t : transitions) {
+    if (t.kind != AlertTransition::Kind::kPending) continue;
+    LogLine(absl::StrCat(rule.config->name, " pending: ", Describe(t.alert, NoteOf(t.alert)),
+                         "; fires after ", absl::FormatDuration(rule.config->for_duration)));
+  }
+  // Incidents follow the alerts' current states rather than single transitions,
+  // so that a ledger write that failed is retried on the next evaluation, and
+  // incidents opened before a restart (whose alerts this process never saw
+  // fire) resolve once their condition is gone.
+  absl::flat_hash_map<uint64_t, const Alert*> active;
+  std::vector<Alert> alerts = rule.alerting->Alerts();
+  for (const Alert& alert : alerts) {
+    uint64_t fingerprint = alert.labels.Fingerprint();
+    active[fingerprint] = &alert;
+    if (alert.state == AlertState::kFiring && !rule.open.contains(fingerprint)) {
+      OpenIncident(rule, alert, now);
+    }
+  }
+  std::vector<uint64_t> cleared;
+  for (const auto& [fingerprint, number] : rule.open) {
+    if (!active.contains(fingerprint)) cleared.push_back(fingerprint);
+  }
+  bool owed = false;
+  for (uint64_t fingerprint : cleared) {
+    int64_t number = rule.open[fingerprint];
+    absl::StatusOr<Incident> resolved =
+        ledger_.ResolveIncident(number, now, absl::StrCat("condition cleared (", rule.config->expr, ")"));
+    if (!resolved.ok()) {
+      // Left open; the next evaluation tries again.
+      LogLine(absl::StrCat(IncidentId(number), ": could not record resolution: ",
+                           resolved.status().message()));
+      continue;
+    }
+    rule.open.erase(fingerprint);
+    owed = true;
+    LogLine(absl::StrCat(resolved->id(), " resolved: ", rule.config->name, " ",
+                         resolved->labels.ToString(), " after ",
+                         absl::FormatDuration(absl::Floor(now - resolved->first_evidence, absl::Seconds(1)))));
+  }
+  if (owed && on_outbox_) on_outbox_();
+}
+
+std::string Engine::NoteOf(const Alert& alert) const {
+  if (!alert.origin) return {};
+  std::lock_guard lock(series_mu_);
+  return *alert.origin < series_.size() ? series_[*alert.origin].note : std::string();
+}
+
+void Engine::OpenIncident(Rule& rule, const Alert& alert, absl::Time now) {
+  Incident incident;
+  incident.fingerprint = alert.labels.Fingerprint();
+  incident.rule = rule.config->name;
+  incident.service = rule.config->service;
+  incident.severity = rule.config->severity;
+  incident.summary = alert.summary;
+  incident.labels = alert.labels;
+  incident.first_evidence = alert.active_at;
+  incident.opened_at = now;
+  incident.value = alert.value;
+  incident.reason = NoteOf(alert);
+  absl::StatusOr<Incident> opened = ledger_.OpenIncident(incident, rule.clocks, rule.sinks);
+  if (!opened.ok()) {
+    // Not recorded, so not open: the next evaluation tries again.
+    LogLine(absl::StrCat(rule.config->name, ": could not record incident for ",
+                         alert.labels.ToString(), ": ", opened.status().message()));
+    return;
+  }
+  rule.open[incident.fingerprint] = opened->number;
+  for (const SlaClock& clock : opened->clocks) {
+    if (!next_clock_deadline_ || clock.deadline < *next_clock_deadline_) {
+      next_clock_deadline_ = clock.deadline;
+    }
+  }
+  std::string detail = Describe(alert, incident.reason);
+  LogLine(absl::StrCat(opened->id(), " opened: ", rule.config->name, " [", incident.severity, "] ",
+                       incident.summary.empty() ? detail : incident.summary, "; evidence ", detail,
+                       "; tickets owed to ", rule.sinks.empty() ? "no sink" : absl::StrJoin(rule.sinks, ", ")));
+  if (on_outbox_) on_outbox_();
+}
+
+void Engine::CheckClocks(absl::Time now) {
+  absl::StatusOr<std::vector<ClockBreach>> breaches = ledger_.BreachDueClocks(now);
+  if (!breaches.ok()) {
+    LogLine(absl::StrCat("SLA clocks: ", breaches.status().message()));
+  } else {
+    for (const ClockBreach& breach : *breaches) {
+      LogLine(absl::StrCat(breach.incident_id, " SLA ", breach.clock.name, " BREACHED: budget ",
+                           absl::FormatDuration(breach.clock.deadline - breach.clock.start),
+                           " from first evidence ran out"));
+    }
+  }
+  absl::StatusOr<std::optional<absl::Time>> next = ledger_.NextClockDeadline();
+  next_clock_deadline_ = next.ok() ? *next : std::optional<absl::Time>(now + kMaxIdleWait);
+}
+
+std::vector<SeriesValue> Engine::SeriesSnapshot() const {
+  std::lock_guard lock(series_mu_);
+  std::vector<SeriesValue> out;
+  out.reserve(series_.size());
+  for (SeriesId id = 0; id < series_.size(); ++id) {
+    if (series_[id].seen) out.push_back({id, series_[id].timestamp_ms, series_[id].value});
+  }
+  return out;
+}
+
+}  // namespace klaxon

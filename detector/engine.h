@@ -1,0 +1,118 @@
+// Engine is the detector's core: it keeps the newest sample of every series,
+// evaluates a rule as soon as a sample reaches one of its inputs, fires `for`
+// deadlines on their own timers, and turns firing alerts into incidents in the
+// ledger (and cleared alerts into resolutions). Ingest() and SeriesSnapshot()
+// are thread-safe; everything else runs on the engine's one thread (or, in
+// tests, on the caller's through ProcessPending()).
+#ifndef KLAXON_DETECTOR_ENGINE_H_
+#define KLAXON_DETECTOR_ENGINE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "detector/clock.h"
+#include "detector/config.h"
+#include "detector/ledger.h"
+#include "detector/sample.h"
+#include "detector/series_index.h"
+#include "detector/series_reader.h"
+#include "rules/alerting_rule.h"
+
+namespace klaxon {
+
+struct SeriesValue {
+  SeriesId series;
+  int64_t timestamp_ms;
+  double value;
+};
+
+class Engine : public SeriesReader {
+ public:
+  // `on_outbox` is called (on the engine thread) after every ledger change that
+  // owes deliveries, to wake the dispatcher.
+  Engine(const Config& config, SeriesIndex& index, Ledger& ledger, const Clock& clock,
+         std::function<void()> on_outbox);
+  // Non-copyable: owns the engine thread and the live alert states.
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine() override;  // Stops.
+
+  // Compiles the rules and loads the unresolved incidents, so that an incident
+  // opened before a restart resolves when its condition clears.
+  absl::Status Init();
+  void Start();
+  void Stop();
+
+  // Queues a batch and wakes the engine thread. Thread-safe.
+  void Ingest(SampleBatch batch);
+  // Handles every queued batch and every timer due at the clock's now.
+  void ProcessPending();
+
+  // The newest sample of every series, for /metrics. Thread-safe.
+  std::vector<SeriesValue> SeriesSnapshot() const;
+  uint64_t samples_ingested() const { return samples_ingested_.load(std::memory_order_relaxed); }
+
+  // SeriesReader, on the engine thread.
+  void SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms, int64_t lookback_ms,
+                     const InstantVisitor& visit) const override;
+
+ private:
+  struct Rule {
+    std::unique_ptr<AlertingRule> alerting;
+    const RuleConfig* config;
+    std::vector<std::string> sinks;
+    std::vector<ClockSpec> clocks;
+    // Unresolved incidents of this rule by alert fingerprint.
+    absl::flat_hash_map<uint64_t, int64_t> open;
+  };
+  struct Series {
+    bool seen = false;
+    int64_t timestamp_ms = 0;
+    double value = 0;
+    std::vector<int> rules;  // rules whose selectors match this series
+    std::string note;        // the source's latest words about it
+  };
+
+  void Loop();
+  void Apply(const SampleBatch& batch, std::vector<bool>& dirty);
+  void Subscribe(SeriesId id, Series& series);
+  void EvaluateRule(int rule_index, absl::Time now);
+  void Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions, absl::Time now);
+  void OpenIncident(Rule& rule, const Alert& alert, absl::Time now);
+  void CheckClocks(absl::Time now);
+  std::string NoteOf(const Alert& alert) const;
+  std::optional<absl::Time> NextWakeup() const;
+
+  const Config& config_;
+  SeriesIndex& index_;
+  Ledger& ledger_;
+  const Clock& clock_;
+  std::function<void()> on_outbox_;
+  std::vector<Rule> rules_;
+  EvalOptions eval_options_;
+  std::optional<absl::Time> next_clock_deadline_;
+  absl::flat_hash_map<std::string, std::vector<SeriesId>> series_by_name_;
+
+  mutable std::mutex series_mu_;  // guards series_ for SeriesSnapshot()
+  std::vector<Series> series_ ABSL_GUARDED_BY(series_mu_);
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<SampleBatch> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::atomic<uint64_t> samples_ingested_{0};
+  std::thread thread_;
+};
+
+}  // namespace klaxon
+
+#endif  // KLAXON_DETECTOR_ENGINE_H_

@@ -1,0 +1,142 @@
+#include "exporters/metrics_page.h"
+
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "absl/time/clock.h"
+#include "prometheus/gauge.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace klaxon {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+void Add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  switch (family.type) {
+    case MetricType::Counter: metric.counter.value = value; break;
+    case MetricType::Gauge: metric.gauge.value = value; break;
+    default: metric.untyped.value = value; break;
+  }
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+MetricsPage::MetricsPage(std::string version) : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::BuildGauge()
+      .Name("klaxon_build_info")
+      .Help("klaxon's version; always 1")
+      .Register(*registry_)
+      .Add({{"version", version}})
+      .Set(1);
+  prometheus::BuildGauge()
+      .Name("klaxon_start_time_seconds")
+      .Help("When this klaxon process started, in seconds since the epoch")
+      .Register(*registry_)
+      .Add({})
+      .Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+}
+
+MetricsPage::~MetricsPage() = default;
+
+std::string MetricsPage::Render(const LedgerStats& ledger,
+                                const std::vector<IncidentKey>& incident_keys,
+                                const std::vector<std::string>& sinks,
+                                const std::vector<SourceSeriesValue>& series,
+                                const EngineFacts& engine) const {
+  std::vector<MetricFamily> families = registry_->Collect();
+
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> incidents;
+  for (const IncidentKey& key : incident_keys) incidents[{key.service, key.severity}];
+  for (const auto& row : ledger.open) incidents[{row.service, row.severity}].first = row.count;
+  for (const auto& row : ledger.opened) incidents[{row.service, row.severity}].second = row.count;
+  MetricFamily open = Family("klaxon_incidents_open", "Incidents not yet resolved",
+                             MetricType::Gauge);
+  MetricFamily opened = Family("klaxon_incidents_total", "Incidents ever opened",
+                               MetricType::Counter);
+  for (const auto& [key, counts] : incidents) {
+    Add(open, {{"service", key.first}, {"severity", key.second}}, counts.first);
+    Add(opened, {{"service", key.first}, {"severity", key.second}}, counts.second);
+  }
+  families.push_back(std::move(open));
+  families.push_back(std::move(opened));
+
+  MetricFamily breaches = Family("klaxon_sla_clock_breaches_total",
+                                 "SLA clocks whose deadline passed before they were met",
+                                 MetricType::Counter);
+  for (const auto& row : ledger.clock_breaches) {
+    Add(breaches, {{"service", row.service}, {"clock", row.clock}}, row.count);
+  }
+  families.push_back(std::move(breaches));
+  MetricFamily met = Family("klaxon_sla_clock_met_total", "SLA clocks met before their deadline",
+                            MetricType::Counter);
+  for (const auto& row : ledger.clock_met) {
+    Add(met, {{"service", row.service}, {"clock", row.clock}}, row.count);
+  }
+  families.push_back(std::move(met));
+
+  std::map<std::string, std::pair<int64_t, int64_t>> by_sink;
+  for (const std::string& sink : sinks) by_sink[sink];
+  for (const auto& row : ledger.outbox_pending) by_sink[row.sink].first = row.count;
+  for (const auto& row : ledger.delivered) by_sink[row.sink].second = row.count;
+  MetricFamily pending = Family("klaxon_outbox_pending", "Deliveries owed and not yet confirmed",
+                                MetricType::Gauge);
+  MetricFamily delivered = Family("klaxon_sink_deliveries_total",
+                                  "Deliveries confirmed by the receiver", MetricType::Counter);
+  for (const auto& [sink, counts] : by_sink) {
+    Add(pending, {{"sink", sink}}, counts.first);
+    Add(delivered, {{"sink", sink}, {"result", "success"}}, counts.second);
+  }
+  families.push_back(std::move(pending));
+  families.push_back(std::move(delivered));
+
+  MetricFamily samples = Family("klaxon_samples_ingested_total",
+                                "Samples received from every source", MetricType::Counter);
+  Add(samples, {}, static_cast<double>(engine.samples_ingested));
+  families.push_back(std::move(samples));
+  MetricFamily series_count = Family("klaxon_series", "Series klaxon has seen", MetricType::Gauge);
+  Add(series_count, {}, static_cast<double>(engine.series));
+  families.push_back(std::move(series_count));
+
+  // Source series, one family per metric name, exported as the blackbox
+  // exporter and mtail export theirs: gauges without timestamps.
+  std::map<std::string, MetricFamily> source;
+  for (const SourceSeriesValue& s : series) {
+    std::string name(s.labels->MetricName());
+    if (name.empty()) continue;
+    auto [it, inserted] = source.try_emplace(name);
+    if (inserted) it->second = Family(name, "Produced by a klaxon source", MetricType::Gauge);
+    std::vector<ClientMetric::Label> labels;
+    for (const Label& l : s.labels->items()) {
+      if (l.name != kMetricNameLabel) labels.push_back({l.name, l.value});
+    }
+    Add(it->second, std::move(labels), s.value);
+  }
+  for (auto& [name, family] : source) families.push_back(std::move(family));
+
+  std::ostringstream out;
+  // The serializer writes through the stream's locale; the classic one keeps
+  // "0.5" from becoming "0,5" under a foreign global locale.
+  out.imbue(std::locale::classic());
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace klaxon
