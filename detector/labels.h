@@ -22,6 +22,10 @@ struct Label {
   std::string value;
   friend bool operator==(const Label&, const Label&) = default;
   friend auto operator<=>(const Label&, const Label&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Label& l) {
+    return H::combine(std::move(h), l.name, l.value);
+  }
 };
 
 class Labels {
@@ -55,10 +59,6 @@ class Labels {
   template <typename H>
   friend H AbslHashValue(H h, const Labels& l) {
     return H::combine(std::move(h), l.labels_);
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const Label& l) {
-    return H::combine(std::move(h), l.name, l.value);
   }
 
  private:
