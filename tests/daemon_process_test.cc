@@ -1,0 +1,156 @@
+// The klaxon binary as a real process: kill -9 loses no owed delivery, SIGTERM
+// stops it cleanly, `klaxon check` names the file, line and column of errors.
+#include <signal.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "detector/http_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+#include "tests/support/receiver.h"
+
+namespace klaxon {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::BinaryPath;
+using testing::ChildProcess;
+using testing::TempDir;
+using testing::WaitFor;
+using testing::WebhookReceiver;
+
+constexpr absl::Duration kBound = absl::Seconds(20);
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// The address a `klaxon run` child logged that it listens on.
+std::string ListenAddress(const ChildProcess& child) {
+  std::optional<std::string> log = child.WaitForLog("listening on http://", kBound);
+  if (!log) return "";
+  size_t start = log->find("http://") + 7;
+  return log->substr(start, log->find(' ', start) - start);
+}
+
+class DaemonProcessTest : public ::testing::Test {
+ protected:
+  DaemonProcessTest() {
+    auto server = HttpServer::Start("127.0.0.1:0", [this](const HttpRequest&) {
+      ++probes_;
+      return healthy_ ? HttpResponse::Text(200, "ok\n") : HttpResponse::Text(503, "down\n");
+    });
+    EXPECT_TRUE(server.ok());
+    service_ = std::move(*server);
+    WriteFile(dir_.File("klaxon.toml"), absl::StrFormat(R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+
+[[probe.http]]
+name = "api"
+url = "http://%s/health"
+interval = "100ms"
+timeout = "80ms"
+
+[[rule]]
+name = "ApiDown"
+expr = 'probe_success{probe="api"} == 0'
+for = "200ms"
+
+[[sink]]
+name = "hook"
+type = "webhook"
+url = "%s"
+)",
+                                                        service_->address(), receiver_.url()));
+  }
+  std::unique_ptr<ChildProcess> RunKlaxon(const std::string& log_name) {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{BinaryPath("klaxon"), "run", "--config", dir_.File("klaxon.toml")},
+        dir_.File(log_name));
+  }
+
+  TempDir dir_;
+  WebhookReceiver receiver_;
+  std::atomic<bool> healthy_{true};
+  std::atomic<int> probes_{0};
+  std::unique_ptr<HttpServer> service_;
+};
+
+TEST_F(DaemonProcessTest, KillNineBeforeDeliveryLosesNothing) {
+  receiver_.set_status(503);
+  auto first = RunKlaxon("first.log");
+  ASSERT_FALSE(ListenAddress(*first).empty()) << first->Log();
+  healthy_ = false;
+  // The incident is recorded and its delivery is being refused.
+  ASSERT_TRUE(WaitFor([&] { return !receiver_.requests().empty(); }, kBound)) << first->Log();
+  testing::ReceivedRequest refused = receiver_.requests()[0];
+  ASSERT_EQ(refused.event, "opened");
+  ASSERT_EQ(refused.incident_id, "INC-000001");
+
+  first->Signal(SIGKILL);
+  ASSERT_TRUE(first->Wait(kBound).has_value());
+  receiver_.set_status(200);
+
+  auto second = RunKlaxon("second.log");
+  ASSERT_FALSE(ListenAddress(*second).empty()) << second->Log();
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound))
+      << second->Log();
+  testing::ReceivedRequest delivered = receiver_.accepted("opened")[0];
+  EXPECT_EQ(delivered.incident_id, "INC-000001");
+  EXPECT_EQ(delivered.idempotency_key, refused.idempotency_key);
+
+  // The alert firing again after the restart joins the same incident.
+  int seen = probes_;
+  ASSERT_TRUE(WaitFor([&] { return probes_ >= seen + 10; }, kBound));
+  for (const auto& r : receiver_.requests()) EXPECT_EQ(r.incident_id, "INC-000001");
+  EXPECT_EQ(receiver_.accepted("opened").size(), 1u);
+
+  healthy_ = true;
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound))
+      << second->Log();
+  EXPECT_EQ(receiver_.accepted("resolved")[0].incident_id, "INC-000001");
+}
+
+TEST_F(DaemonProcessTest, SigtermStopsCleanly) {
+  auto child = RunKlaxon("run.log");
+  ASSERT_FALSE(ListenAddress(*child).empty()) << child->Log();
+  child->Signal(SIGTERM);
+  std::optional<int> status = child->Wait(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value()) << "klaxon did not stop on SIGTERM";
+  EXPECT_EQ(*status, 0);
+  EXPECT_THAT(child->Log(), HasSubstr("klaxon stopped"));
+}
+
+TEST_F(DaemonProcessTest, CheckNamesFileLineAndColumn) {
+  WriteFile(dir_.File("bad.toml"), "[server]\nlisten = \"127.0.0.1:9477\"\n\n[[rule]]\nname = \"X\"\nexpr = 'up == '\n");
+  ChildProcess check({BinaryPath("klaxon"), "check", "--config", dir_.File("bad.toml")},
+                     dir_.File("check.log"));
+  std::optional<int> status = check.Wait(kBound);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 1);
+  EXPECT_THAT(check.Log(), HasSubstr(absl::StrCat(dir_.File("bad.toml"), ":6:")));
+
+  ChildProcess ok({BinaryPath("klaxon"), "check", "--config", dir_.File("klaxon.toml")},
+                  dir_.File("ok.log"));
+  EXPECT_EQ(ok.Wait(kBound), 0) << ok.Log();
+  EXPECT_THAT(ok.Log(), HasSubstr("ok"));
+}
+
+TEST_F(DaemonProcessTest, VersionAndHelp) {
+  ChildProcess version({BinaryPath("klaxon"), "--version"}, dir_.File("version.log"));
+  EXPECT_EQ(version.Wait(kBound), 0);
+  EXPECT_THAT(version.Log(), HasSubstr("klaxon "));
+  ChildProcess bad({BinaryPath("klaxon"), "frobnicate"}, dir_.File("bad.log"));
+  EXPECT_EQ(bad.Wait(kBound), 2);
+  EXPECT_THAT(bad.Log(), HasSubstr("unknown command"));
+}
+
+}  // namespace
+}  // namespace klaxon
