@@ -1,1 +1,210 @@
-// placeholder
+#include "detector/ledger.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace klaxon {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  LedgerTest() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("klaxon-ledger-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Reopen();
+  }
+  ~LedgerTest() override {
+    ledger_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    ledger_.reset();
+    auto ledger = Ledger::Open(path());
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = std::move(*ledger);
+  }
+  std::string path() const { return (dir_ / "klaxon.db").string(); }
+
+  Incident NewIncident(const std::string& probe) {
+    Incident incident;
+    incident.labels = Labels{{"alertname", "Down"}, {"probe", probe}};
+    incident.fingerprint = incident.labels.Fingerprint();
+    incident.rule = "Down";
+    incident.service = "checkout";
+    incident.severity = "critical";
+    incident.summary = probe + " is down";
+    incident.first_evidence = t0_;
+    incident.opened_at = t0_ + absl::Seconds(30);
+    incident.value = 0;
+    incident.reason = "connection refused";
+    return incident;
+  }
+
+  std::vector<std::string> Kinds(int64_t number) {
+    auto incident = ledger_->GetIncident(number);
+    EXPECT_TRUE(incident.ok());
+    std::vector<std::string> kinds;
+    for (const auto& e : incident->timeline) kinds.push_back(e.kind);
+    return kinds;
+  }
+
+  absl::Time t0_ = absl::FromUnixSeconds(1'790'000'000);
+  std::filesystem::path dir_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, OpenRecordsIncidentClockAndOneOutboxRowPerSink) {
+  auto opened = ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
+                                      {"jira", "chat"});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->id(), "INC-000001");
+  ASSERT_EQ(opened->clocks.size(), 1u);
+  EXPECT_EQ(opened->clocks[0].start, t0_);
+  EXPECT_EQ(opened->clocks[0].deadline, t0_ + absl::Minutes(5));
+  EXPECT_THAT(Kinds(1), ElementsAre("first_evidence", "opened", "sla_clock_started"));
+
+  auto jira = ledger_->NextDelivery("jira");
+  ASSERT_TRUE(jira.ok() && jira->has_value());
+  EXPECT_EQ((*jira)->event, "opened");
+  EXPECT_EQ((*jira)->incident.id(), "INC-000001");
+  EXPECT_EQ((*jira)->incident.reason, "connection refused");
+  EXPECT_EQ((*jira)->incident.labels.Get("probe"), "a");
+  auto chat = ledger_->NextDelivery("chat");
+  ASSERT_TRUE(chat.ok() && chat->has_value());
+  EXPECT_NE((*chat)->idempotency_key(), (*jira)->idempotency_key());
+  EXPECT_FALSE(ledger_->NextDelivery("nobody")->has_value());
+
+  auto second = ledger_->OpenIncident(NewIncident("b"), {}, {"jira"});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->id(), "INC-000002");
+}
+
+TEST_F(LedgerTest, ConfirmedDeliveryMeetsTheClockAndRecordsTheTicket) {
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
+                                    {"jira"})
+                  .ok());
+  auto row = ledger_->NextDelivery("jira");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  auto confirmed = ledger_->ConfirmDelivery((*row)->id, t0_ + absl::Seconds(40), {"OPS-7"});
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  ASSERT_TRUE(confirmed->clock_met.has_value());
+  EXPECT_EQ(confirmed->clock_met->stopped_at, t0_ + absl::Seconds(40));
+
+  auto incident = ledger_->GetIncident(1);
+  ASSERT_TRUE(incident.ok());
+  EXPECT_EQ(incident->clocks[0].state, ClockState::kMet);
+  ASSERT_EQ(incident->tickets.size(), 1u);
+  EXPECT_EQ(incident->tickets[0].ref, "OPS-7");
+  EXPECT_THAT(Kinds(1), ElementsAre("first_evidence", "opened", "sla_clock_started", "ticket",
+                                    "sla_met"));
+  EXPECT_FALSE(ledger_->NextDelivery("jira")->has_value());
+  // A second confirmation of the same row is refused, not double-counted.
+  EXPECT_FALSE(ledger_->ConfirmDelivery((*row)->id, t0_ + absl::Seconds(41), {}).ok());
+}
+
+TEST_F(LedgerTest, FailedAttemptsBackOffAndKeepTheSameKey) {
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira"}).ok());
+  auto first = ledger_->NextDelivery("jira");
+  std::string key = (*first)->idempotency_key();
+  ASSERT_TRUE(ledger_->RecordFailedAttempt((*first)->id, t0_, t0_ + absl::Seconds(2), "HTTP 500").ok());
+  ASSERT_TRUE(ledger_->RecordFailedAttempt((*first)->id, t0_, t0_ + absl::Seconds(4), "HTTP 502").ok());
+  auto again = ledger_->NextDelivery("jira");
+  EXPECT_EQ((*again)->attempts, 2);
+  EXPECT_EQ((*again)->next_attempt_at, t0_ + absl::Seconds(4));
+  EXPECT_EQ((*again)->last_error, "HTTP 502");
+  EXPECT_EQ((*again)->idempotency_key(), key);
+  // Only the first failure goes on the timeline.
+  auto kinds = Kinds(1);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "delivery_failed"), 1);
+}
+
+TEST_F(LedgerTest, ResolveOwesResolvedToEverySinkTheOpenWentTo) {
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira", "chat"}).ok());
+  auto resolved = ledger_->ResolveIncident(1, t0_ + absl::Minutes(2), "condition cleared");
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->state, IncidentState::kResolved);
+  // In order: the open first, then the resolve.
+  auto row = ledger_->NextDelivery("jira");
+  EXPECT_EQ((*row)->event, "opened");
+  ASSERT_TRUE(ledger_->ConfirmDelivery((*row)->id, t0_ + absl::Minutes(3), {}).ok());
+  row = ledger_->NextDelivery("jira");
+  EXPECT_EQ((*row)->event, "resolved");
+  EXPECT_EQ((*row)->incident.state, IncidentState::kResolved);
+  EXPECT_FALSE(ledger_->ResolveIncident(1, t0_ + absl::Minutes(4), "again").ok());
+  EXPECT_FALSE(ledger_->FindUnresolved(NewIncident("a").fingerprint)->has_value());
+}
+
+TEST_F(LedgerTest, ClocksBreachAtTheirDeadlineAndLateTicketsDoNotMeetThem) {
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
+                                    {"jira"})
+                  .ok());
+  EXPECT_EQ(*ledger_->NextClockDeadline(), t0_ + absl::Minutes(5));
+  EXPECT_TRUE(ledger_->BreachDueClocks(t0_ + absl::Minutes(4))->empty());
+  auto breaches = ledger_->BreachDueClocks(t0_ + absl::Minutes(6));
+  ASSERT_TRUE(breaches.ok());
+  ASSERT_EQ(breaches->size(), 1u);
+  EXPECT_EQ((*breaches)[0].incident_id, "INC-000001");
+  EXPECT_EQ((*breaches)[0].service, "checkout");
+  EXPECT_FALSE(ledger_->NextClockDeadline()->has_value());
+
+  auto row = ledger_->NextDelivery("jira");
+  auto confirmed = ledger_->ConfirmDelivery((*row)->id, t0_ + absl::Minutes(7), {});
+  ASSERT_TRUE(confirmed.ok());
+  EXPECT_FALSE(confirmed->clock_met.has_value());
+  auto stats = ledger_->Stats();
+  ASSERT_EQ(stats->clock_breaches.size(), 1u);
+  EXPECT_EQ(stats->clock_breaches[0].count, 1);
+  EXPECT_TRUE(stats->clock_met.empty());
+}
+
+TEST_F(LedgerTest, EverythingSurvivesReopening) {
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
+                                    {"jira"})
+                  .ok());
+  Reopen();
+  auto unresolved = ledger_->FindUnresolved(NewIncident("a").fingerprint);
+  ASSERT_TRUE(unresolved.ok() && unresolved->has_value());
+  EXPECT_EQ((*unresolved)->id(), "INC-000001");
+  EXPECT_TRUE(ledger_->NextDelivery("jira")->has_value());
+  EXPECT_EQ(*ledger_->NextClockDeadline(), t0_ + absl::Minutes(5));
+  auto stats = ledger_->Stats();
+  ASSERT_EQ(stats->open.size(), 1u);
+  EXPECT_EQ(stats->open[0].service, "checkout");
+  EXPECT_EQ(stats->outbox_pending[0].count, 1);
+  // Numbering continues after a reopen.
+  EXPECT_EQ(ledger_->OpenIncident(NewIncident("b"), {}, {})->id(), "INC-000002");
+}
+
+TEST_F(LedgerTest, ACorruptFileIsAnErrorNotACrash) {
+  ledger_.reset();
+  std::filesystem::remove(path());
+  std::filesystem::remove(path() + "-wal");
+  std::filesystem::remove(path() + "-shm");
+  std::ofstream(path()) << std::string(8192, 'x');
+  auto ledger = Ledger::Open(path());
+  ASSERT_FALSE(ledger.ok());
+  EXPECT_THAT(ledger.status().message(), HasSubstr("not a database"));
+}
+
+TEST_F(LedgerTest, ANewerSchemaIsRefused) {
+  ledger_.reset();
+  {
+    auto db = internal::SqliteDb::Open(path());
+    ASSERT_TRUE(db->Exec("PRAGMA user_version=99").ok());
+  }
+  auto ledger = Ledger::Open(path());
+  ASSERT_FALSE(ledger.ok());
+  EXPECT_EQ(ledger.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace klaxon
