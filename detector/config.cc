@@ -1,1 +1,827 @@
-// placeholder
+#include "detector/config.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// Exceptions stay on (toml++'s default) so that every translation unit that
+// includes toml++ agrees on its ABI; parse_error is caught right here.
+#include <toml++/toml.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "detector/duration.h"
+#include "exporters/sink.h"
+#include "re2/re2.h"
+#include "rules/alerting_rule.h"
+#include "rules/expr.h"
+
+namespace klaxon {
+
+namespace {
+
+// A 1-based place in the config file; columns count code points, as toml++ does.
+struct Pos {
+  int line = 1;
+  int column = 1;
+};
+
+Pos PosOf(const toml::source_region& region) {
+  return {static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+}
+
+// Debian's abseil has its own string_view, which toml++ does not take.
+std::string_view Std(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::string TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+bool IsBareKey(absl::string_view key) {
+  if (key.empty()) return false;
+  return std::all_of(key.begin(), key.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; });
+}
+
+// "path.key", quoting a key that a TOML file would have to quote, so that the
+// path reads as the person typed it.
+std::string Join(absl::string_view path, absl::string_view key) {
+  std::string shown = IsBareKey(key) ? std::string(key) : absl::StrCat("\"", key, "\"");
+  return path.empty() ? shown : absl::StrCat(path, ".", shown);
+}
+
+std::string Index(absl::string_view path, size_t i) { return absl::StrCat(path, "[", i, "]"); }
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+bool IsServiceName(absl::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// Rule names become the `alertname` label and recorded series names, so they
+// follow Prometheus's metric name syntax.
+bool IsMetricName(absl::string_view name) {
+  if (name.empty()) return false;
+  if (!(absl::ascii_isalpha(name[0]) || name[0] == '_' || name[0] == ':')) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == ':'; });
+}
+
+// RFC 9110 token characters, the only ones a header name may hold.
+bool IsHeaderName(absl::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(c) ||
+           absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+  });
+}
+
+std::optional<std::string> CheckUrl(absl::string_view url) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://")) {
+    return absl::StrCat("invalid URL \"", url, "\": expected http:// or https://");
+  }
+  if (rest.empty() || rest[0] == '/' || rest[0] == '?' || rest[0] == '#') {
+    return absl::StrCat("invalid URL \"", url, "\": no host");
+  }
+  if (std::any_of(url.begin(), url.end(), [](char c) { return absl::ascii_isspace(c); })) {
+    return absl::StrCat("invalid URL \"", url, "\": contains whitespace");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckListen(absl::string_view listen) {
+  auto bad = [&] {
+    return absl::StrCat("invalid listen address \"", listen,
+                        "\": expected \"host:port\", such as \"127.0.0.1:9477\" or \"[::1]:9477\"");
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos) return bad();
+  absl::string_view host = listen.substr(0, colon);
+  absl::string_view port = listen.substr(colon + 1);
+  if (host.empty()) return bad();
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad();
+  } else if (absl::StrContains(host, ':')) {
+    return bad();  // an IPv6 address must be bracketed to tell it from the port
+  }
+  if (std::any_of(host.begin(), host.end(), [](char c) { return absl::ascii_isspace(c); })) {
+    return bad();
+  }
+  uint32_t number = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); }) ||
+      !absl::SimpleAtoi(port, &number) || number > 65535) {
+    return absl::StrCat("invalid listen address \"", listen,
+                        "\": port must be a number from 0 to 65535");
+  }
+  return std::nullopt;
+}
+
+// Where each byte of a TOML string value came from in the file, plus one entry
+// for the closing delimiter, so that a position inside the value (a parse error
+// in a rule expression) can be shown in the file even across escapes and
+// multi-line strings. Empty when the raw text does not decode to `value`;
+// callers then fall back to a simple offset.
+std::vector<Pos> MapStringBytes(absl::string_view doc, Pos start, absl::string_view value) {
+  size_t i = 0;
+  Pos p{1, 1};
+  // Moves past doc[i], keeping `p` on the code point that holds doc[i].
+  auto step = [&] {
+    char c = doc[i++];
+    if (c == '\n') {
+      ++p.line;
+      p.column = 1;
+    } else if (i < doc.size() && (static_cast<unsigned char>(doc[i]) & 0xC0) != 0x80) {
+      ++p.column;
+    }
+  };
+  while (i < doc.size() && (p.line < start.line || p.column < start.column)) {
+    if (p.line == start.line && doc[i] == '\n') return {};
+    step();
+  }
+  if (p.line != start.line || p.column != start.column) return {};
+
+  absl::string_view rest = doc.substr(i);
+  char quote = rest.empty() ? 0 : rest[0];
+  if (quote != '"' && quote != '\'') return {};
+  bool multi_line = absl::StartsWith(rest, std::string(3, quote));
+  bool basic = quote == '"';
+  for (int k = multi_line ? 3 : 1; k > 0; --k) step();
+  if (multi_line) {
+    // TOML drops a newline right after the opening delimiter.
+    if (doc.substr(i, 2) == "\r\n") {
+      step();
+      step();
+    } else if (doc.substr(i, 1) == "\n") {
+      step();
+    }
+  }
+
+  std::string decoded;
+  std::vector<Pos> where;
+  auto emit = [&](absl::string_view bytes, Pos at) {
+    decoded.append(bytes.data(), bytes.size());
+    where.insert(where.end(), bytes.size(), at);
+  };
+  while (i < doc.size()) {
+    char c = doc[i];
+    if (c == quote) {
+      if (!multi_line) break;
+      size_t run = 0;
+      while (i + run < doc.size() && doc[i + run] == quote) ++run;
+      if (run >= 3) {
+        // Up to two quotes just before the closing delimiter belong to the value.
+        for (size_t extra = 0; extra < std::min<size_t>(run - 3, 2); ++extra) {
+          emit(absl::string_view(&quote, 1), p);
+          step();
+        }
+        break;
+      }
+    }
+    if (!multi_line && c == '\n') return {};
+    if (basic && c == '\\') {
+      Pos at = p;
+      step();
+      if (i >= doc.size()) return {};
+      char e = doc[i];
+      if (multi_line && (e == ' ' || e == '\t' || e == '\r' || e == '\n')) {
+        // A line-ending backslash swallows the newline and following whitespace.
+        size_t j = i;
+        while (j < doc.size() && (doc[j] == ' ' || doc[j] == '\t')) ++j;
+        if (j >= doc.size() || (doc[j] != '\n' && doc[j] != '\r')) return {};
+        while (i < doc.size() && absl::ascii_isspace(doc[i])) step();
+        continue;
+      }
+      int hex_digits = e == 'u' ? 4 : e == 'U' ? 8 : e == 'x' ? 2 : 0;
+      if (hex_digits > 0) {
+        step();
+        uint32_t cp = 0;
+        if (i + hex_digits > doc.size() || !absl::SimpleHexAtoi(doc.substr(i, hex_digits), &cp)) {
+          return {};
+        }
+        for (int k = 0; k < hex_digits; ++k) step();
+        char utf8[4];
+        size_t n = 0;
+        if (cp < 0x80) {
+          utf8[n++] = static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          utf8[n++] = static_cast<char>(0xC0 | (cp >> 6));
+          utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+          utf8[n++] = static_cast<char>(0xE0 | (cp >> 12));
+          utf8[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+          utf8[n++] = static_cast<char>(0xF0 | (cp >> 18));
+          utf8[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+          utf8[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        emit(absl::string_view(utf8, n), at);
+        continue;
+      }
+      char out = 0;
+      switch (e) {
+        case 'b':
+          out = '\b';
+          break;
+        case 't':
+          out = '\t';
+          break;
+        case 'n':
+          out = '\n';
+          break;
+        case 'f':
+          out = '\f';
+          break;
+        case 'r':
+          out = '\r';
+          break;
+        case 'e':
+          out = '\x1b';
+          break;
+        case '"':
+          out = '"';
+          break;
+        case '\\':
+          out = '\\';
+          break;
+        default:
+          return {};
+      }
+      step();
+      emit(absl::string_view(&out, 1), at);
+      continue;
+    }
+    if (multi_line && c == '\r' && doc.substr(i, 2) == "\r\n") {
+      Pos at = p;
+      step();
+      step();
+      emit("\n", at);
+      continue;
+    }
+    emit(absl::string_view(&c, 1), p);
+    step();
+  }
+  if (i >= doc.size() || decoded != value) return {};
+  where.push_back(p);  // "unexpected end of input" points at the closing quote
+  return where;
+}
+
+// Maps a 1-based (line, byte column) inside a string value onto the file.
+Pos MapIntoString(absl::string_view doc, Pos string_start, absl::string_view value,
+                  ExprPosition inner) {
+  std::vector<Pos> where = MapStringBytes(doc, string_start, value);
+  if (where.empty()) {
+    if (inner.line <= 1) return {string_start.line, string_start.column + inner.column};
+    return {string_start.line + inner.line - 1, inner.column};
+  }
+  size_t offset = 0;
+  for (int line = 1; line < inner.line && offset < value.size(); ++offset) {
+    if (value[offset] == '\n') ++line;
+  }
+  offset += static_cast<size_t>(std::max(inner.column, 1) - 1);
+  return where[std::min(offset, where.size() - 1)];
+}
+
+// CheckTemplate names the column of its error as "column N: ..."; reading it
+// back lets the file position point at the bad "{{" itself.
+std::optional<int> TemplateErrorColumn(const absl::Status& status) {
+  absl::string_view message = status.message();
+  if (!absl::ConsumePrefix(&message, "column ")) return std::nullopt;
+  int column = 0;
+  if (!absl::SimpleAtoi(message.substr(0, message.find(':')), &column) || column < 1) {
+    return std::nullopt;
+  }
+  return column;
+}
+
+constexpr absl::string_view kSeverities[] = {"critical", "major", "minor", "warning", "info"};
+
+// One reference by name to another section, checked once every section is read.
+struct Ref {
+  Pos pos;
+  std::string key;
+  std::string name;
+};
+
+// Walks the parsed document once, filling a Config and collecting every
+// problem instead of stopping at the first, since each round trip through
+// "edit, restart, read one error" costs the person a deploy.
+class Loader {
+ public:
+  Loader(absl::string_view doc, const std::string& path) : doc_(doc), path_(path) {}
+
+  absl::StatusOr<Config> Load() {
+    toml::table root;
+    try {
+      root = toml::parse(Std(doc_), Std(path_));
+    } catch (const toml::parse_error& e) {
+      Fail(PosOf(e.source()), "", Absl(e.description()));
+      return Result();
+    }
+    config_.path = path_;
+    CheckKeys(root, "", {"server", "service", "probe", "rule", "sink"});
+    if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
+    std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
+    for (size_t i = 0; i < sinks.size(); ++i) LoadSink(*sinks[i], Index("sink", i));
+    std::vector<const toml::table*> services = TableArray(root, "service", "");
+    for (size_t i = 0; i < services.size(); ++i) LoadService(*services[i], Index("service", i));
+    if (const toml::table* probe = Table(root.get("probe"), "probe")) {
+      CheckKeys(*probe, "probe", {"http"});
+      std::vector<const toml::table*> http = TableArray(*probe, "http", "probe");
+      for (size_t i = 0; i < http.size(); ++i) LoadHttpProbe(*http[i], Index("probe.http", i));
+    }
+    std::vector<const toml::table*> rules = TableArray(root, "rule", "");
+    for (size_t i = 0; i < rules.size(); ++i) LoadRule(*rules[i], Index("rule", i));
+    ResolveRefs();
+    return Result();
+  }
+
+ private:
+  struct Problem {
+    Pos pos;
+    std::string text;
+  };
+
+  absl::StatusOr<Config> Result() {
+    if (problems_.empty()) return std::move(config_);
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
+    });
+    std::vector<std::string> lines;
+    lines.reserve(problems_.size());
+    for (const Problem& p : problems_) {
+      lines.push_back(absl::StrCat(path_, ":", p.pos.line, ":", p.pos.column, ": ", p.text));
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
+
+  void Fail(Pos pos, absl::string_view key, absl::string_view what) {
+    problems_.push_back({pos, key.empty() ? std::string(what) : absl::StrCat(key, ": ", what)});
+  }
+  void Fail(const toml::node& node, absl::string_view key, absl::string_view what) {
+    Fail(PosOf(node.source()), key, what);
+  }
+
+  void CheckKeys(const toml::table& table, absl::string_view path,
+                 std::initializer_list<absl::string_view> allowed) {
+    for (auto&& [key, node] : table) {
+      absl::string_view name = Absl(key.str());
+      if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+      std::string what = "unknown key";
+      // A typo is the usual cause; naming the intended key saves a trip to the docs.
+      absl::string_view closest;
+      size_t best = 3;
+      for (absl::string_view candidate : allowed) {
+        size_t d = EditDistance(name, candidate);
+        if (d < best) {
+          best = d;
+          closest = candidate;
+        }
+      }
+      if (!closest.empty()) absl::StrAppend(&what, " (did you mean \"", closest, "\"?)");
+      Fail(PosOf(key.source()), Join(path, name), what);
+    }
+  }
+
+  const toml::table* Table(const toml::node* node, absl::string_view key) {
+    if (node == nullptr) return nullptr;
+    if (const toml::table* t = node->as_table()) return t;
+    Fail(*node, key, absl::StrCat("expected a table, got ", TypeName(node->type())));
+    return nullptr;
+  }
+
+  // The entries of `[[key]]` inside `table`; none when absent or malformed.
+  std::vector<const toml::table*> TableArray(const toml::table& table, absl::string_view key,
+                                             absl::string_view path) {
+    std::vector<const toml::table*> out;
+    const toml::node* node = table.get(Std(key));
+    if (node == nullptr) return out;
+    std::string full = Join(path, key);
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      Fail(*node, full,
+           absl::StrCat("expected an array of tables such as [[", full, "]], got ",
+                        TypeName(node->type())));
+      return out;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      if (const toml::table* t = element.as_table()) {
+        out.push_back(t);
+      } else {
+        Fail(element, Index(full, i),
+             absl::StrCat("expected a table, got ", TypeName(element.type())));
+      }
+    }
+    return out;
+  }
+
+  // The value at `key`, or nullptr; a missing required key is reported at the
+  // table that lacks it, the closest place a person can look.
+  const toml::node* Field(const toml::table& table, absl::string_view key, absl::string_view path,
+                          bool required) {
+    const toml::node* node = table.get(Std(key));
+    if (node == nullptr && required) Fail(table, Join(path, key), "missing required key");
+    return node;
+  }
+
+  std::optional<std::string> String(const toml::table& table, absl::string_view key,
+                                    absl::string_view path, bool required = false) {
+    const toml::node* node = Field(table, key, path, required);
+    if (node == nullptr) return std::nullopt;
+    if (const toml::value<std::string>* s = node->as_string()) return s->get();
+    Fail(*node, Join(path, key), absl::StrCat("expected a string, got ", TypeName(node->type())));
+    return std::nullopt;
+  }
+
+  // A required name, non-empty and unique among `seen`.
+  std::optional<std::string> Name(const toml::table& table, absl::string_view path,
+                                  absl::string_view kind,
+                                  absl::flat_hash_map<std::string, int>& seen) {
+    std::optional<std::string> name = String(table, "name", path, /*required=*/true);
+    if (!name.has_value()) return std::nullopt;
+    const toml::node& node = *table.get("name");
+    std::string key = Join(path, "name");
+    if (name->empty()) {
+      Fail(node, key, "must not be empty");
+      return std::nullopt;
+    }
+    auto [it, inserted] = seen.try_emplace(*name, PosOf(node.source()).line);
+    if (!inserted) {
+      Fail(node, key,
+           absl::StrCat("duplicate ", kind, " name \"", *name, "\" (first defined on line ",
+                        it->second, ")"));
+    }
+    return name;
+  }
+
+  enum class Sign { kPositive, kNonNegative };
+
+  std::optional<absl::Duration> Duration(const toml::table& table, absl::string_view key,
+                                         absl::string_view path, Sign sign) {
+    const toml::node* node = Field(table, key, path, /*required=*/false);
+    if (node == nullptr) return std::nullopt;
+    std::string full = Join(path, key);
+    const toml::value<std::string>* text = node->as_string();
+    if (text == nullptr) {
+      Fail(
+          *node, full,
+          absl::StrCat("expected a duration string such as \"30s\", got ", TypeName(node->type())));
+      return std::nullopt;
+    }
+    absl::StatusOr<absl::Duration> d = ParseDuration(text->get());
+    if (!d.ok()) {
+      Fail(*node, full, d.status().message());
+      return std::nullopt;
+    }
+    if (sign == Sign::kPositive && *d <= absl::ZeroDuration()) {
+      Fail(*node, full, "must be greater than 0");
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::optional<std::string> Url(const toml::table& table, absl::string_view path) {
+    std::optional<std::string> url = String(table, "url", path, /*required=*/true);
+    if (!url.has_value()) return std::nullopt;
+    if (std::optional<std::string> why = CheckUrl(*url)) {
+      Fail(*table.get("url"), Join(path, "url"), *why);
+      return std::nullopt;
+    }
+    return url;
+  }
+
+  void LoadServer(const toml::table& table) {
+    CheckKeys(table, "server", {"listen", "data_dir"});
+    if (std::optional<std::string> listen = String(table, "listen", "server")) {
+      if (std::optional<std::string> why = CheckListen(*listen)) {
+        Fail(*table.get("listen"), "server.listen", *why);
+      } else {
+        config_.server.listen = *listen;
+      }
+    }
+    if (std::optional<std::string> dir = String(table, "data_dir", "server")) {
+      if (dir->empty()) {
+        Fail(*table.get("data_dir"), "server.data_dir", "must not be empty");
+      } else {
+        config_.server.data_dir = *dir;
+      }
+    }
+  }
+
+  void LoadSink(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path, {"name", "type", "url", "timeout", "headers"});
+    SinkOptions sink;
+    if (std::optional<std::string> name = Name(table, path, "sink", sink_names_)) sink.name = *name;
+    if (std::optional<std::string> type = String(table, "type", path, /*required=*/true)) {
+      std::vector<std::string> known = TicketSinkTypes();
+      if (std::find(known.begin(), known.end(), *type) == known.end()) {
+        Fail(*table.get("type"), Join(path, "type"),
+             absl::StrCat("unknown sink type \"", *type, "\" (known: ", absl::StrJoin(known, ", "),
+                          ")"));
+      }
+      sink.type = *type;
+    }
+    if (std::optional<std::string> url = Url(table, path)) sink.url = *url;
+    if (auto timeout = Duration(table, "timeout", path, Sign::kPositive)) sink.timeout = *timeout;
+    if (const toml::table* headers = Table(table.get("headers"), Join(path, "headers"))) {
+      std::string headers_path = Join(path, "headers");
+      for (auto&& [key, node] : *headers) {
+        absl::string_view name = Absl(key.str());
+        std::string full = Join(headers_path, name);
+        if (!IsHeaderName(name)) {
+          Fail(PosOf(key.source()), full, "invalid HTTP header name");
+          continue;
+        }
+        const toml::value<std::string>* value = node.as_string();
+        if (value == nullptr) {
+          Fail(node, full, absl::StrCat("expected a string, got ", TypeName(node.type())));
+          continue;
+        }
+        // A newline would let a value smuggle in a header or a request of its own.
+        if (absl::StrContains(value->get(), '\n') || absl::StrContains(value->get(), '\r')) {
+          Fail(node, full, "header value must not contain a line break");
+          continue;
+        }
+        sink.headers.emplace_back(std::string(name), value->get());
+      }
+    }
+    config_.sinks.push_back(std::move(sink));
+  }
+
+  void LoadService(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path, {"name", "tickets", "sla"});
+    ServiceConfig service;
+    if (std::optional<std::string> name = Name(table, path, "service", service_names_)) {
+      if (!IsServiceName(*name)) {
+        Fail(*table.get("name"), Join(path, "name"),
+             absl::StrCat("invalid service name \"", *name,
+                          "\": use letters, digits, '_', '.' and '-' only"));
+      }
+      service.name = *name;
+    }
+    if (const toml::node* tickets = Field(table, "tickets", path, /*required=*/false)) {
+      std::string key = Join(path, "tickets");
+      if (const toml::array* array = tickets->as_array()) {
+        for (size_t i = 0; i < array->size(); ++i) {
+          const toml::node& element = *array->get(i);
+          if (const toml::value<std::string>* sink = element.as_string()) {
+            service.tickets.push_back(sink->get());
+            sink_refs_.push_back({PosOf(element.source()), Index(key, i), sink->get()});
+          } else {
+            Fail(element, Index(key, i),
+                 absl::StrCat("expected a sink name (a string), got ", TypeName(element.type())));
+          }
+        }
+      } else {
+        Fail(*tickets, key,
+             absl::StrCat("expected an array of sink names such as [\"tickets\"], got ",
+                          TypeName(tickets->type())));
+      }
+    }
+    std::string sla_path = Join(path, "sla");
+    if (const toml::table* sla = Table(table.get("sla"), sla_path)) {
+      CheckKeys(*sla, sla_path, {"time_to_ticket"});
+      service.sla.time_to_ticket = Duration(*sla, "time_to_ticket", sla_path, Sign::kPositive);
+    }
+    config_.services.push_back(std::move(service));
+  }
+
+  void LoadHttpProbe(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path,
+              {"name", "service", "url", "interval", "timeout", "expect_status", "expect_body"});
+    HttpProbeOptions probe;
+    if (std::optional<std::string> name = Name(table, path, "probe", probe_names_)) {
+      probe.name = *name;
+    }
+    ServiceRef(table, path, probe.service);
+    if (std::optional<std::string> url = Url(table, path)) probe.url = *url;
+    std::optional<absl::Duration> interval = Duration(table, "interval", path, Sign::kPositive);
+    if (interval.has_value()) probe.interval = *interval;
+    std::optional<absl::Duration> timeout = Duration(table, "timeout", path, Sign::kPositive);
+    if (timeout.has_value()) {
+      // Only compared with an interval that parsed, so one mistake is one error.
+      if (*timeout > probe.interval && (interval.has_value() || table.get("interval") == nullptr)) {
+        Fail(*table.get("timeout"), Join(path, "timeout"),
+             absl::StrCat("timeout ", DurationToString(*timeout), " is longer than the interval ",
+                          DurationToString(probe.interval)));
+      }
+      probe.timeout = *timeout;
+    } else if (table.get("timeout") == nullptr) {
+      // The default timeout must not outlast a short interval, or probes would overlap.
+      probe.timeout = std::min(probe.timeout, probe.interval);
+    }
+    if (const toml::node* statuses = Field(table, "expect_status", path, /*required=*/false)) {
+      std::string key = Join(path, "expect_status");
+      if (const toml::array* array = statuses->as_array()) {
+        for (size_t i = 0; i < array->size(); ++i) {
+          const toml::node& element = *array->get(i);
+          const toml::value<int64_t>* code = element.as_integer();
+          if (code == nullptr) {
+            Fail(element, Index(key, i),
+                 absl::StrCat("expected an HTTP status code such as 200, got ",
+                              TypeName(element.type())));
+          } else if (code->get() < 100 || code->get() > 599) {
+            Fail(element, Index(key, i),
+                 absl::StrCat("HTTP status ", code->get(), " is outside 100..599"));
+          } else {
+            probe.expect_status.push_back(static_cast<int>(code->get()));
+          }
+        }
+      } else {
+        Fail(*statuses, key,
+             absl::StrCat("expected an array of status codes such as [200], got ",
+                          TypeName(statuses->type())));
+      }
+    }
+    if (std::optional<std::string> body = String(table, "expect_body", path)) {
+      RE2 re(*body, RE2::Quiet);
+      if (!re.ok()) {
+        Fail(*table.get("expect_body"), Join(path, "expect_body"),
+             absl::StrCat("invalid regular expression \"", *body, "\": ", re.error()));
+      }
+      probe.expect_body = *body;
+    }
+    config_.http_probes.push_back(std::move(probe));
+  }
+
+  void LoadRule(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path, {"name", "service", "severity", "expr", "for", "summary"});
+    RuleConfig rule;
+    if (std::optional<std::string> name = Name(table, path, "rule", rule_names_)) {
+      if (!IsMetricName(*name)) {
+        Fail(*table.get("name"), Join(path, "name"),
+             absl::StrCat("invalid rule name \"", *name,
+                          "\": must match [a-zA-Z_:][a-zA-Z0-9_:]*, as a Prometheus metric name"));
+      }
+      rule.name = *name;
+    }
+    ServiceRef(table, path, rule.service);
+    if (std::optional<std::string> severity = String(table, "severity", path)) {
+      if (std::find(std::begin(kSeverities), std::end(kSeverities), *severity) ==
+          std::end(kSeverities)) {
+        Fail(*table.get("severity"), Join(path, "severity"),
+             absl::StrCat("unknown severity \"", *severity, "\" (one of ",
+                          absl::StrJoin(kSeverities, ", "), ")"));
+      } else {
+        rule.severity = *severity;
+      }
+    }
+    if (std::optional<std::string> expr = String(table, "expr", path, /*required=*/true)) {
+      absl::StatusOr<ExprPtr> parsed = ParseExpr(*expr);
+      if (!parsed.ok()) {
+        const toml::node& node = *table.get("expr");
+        Pos at = PosOf(node.source());
+        if (std::optional<ExprPosition> inner = ErrorPosition(parsed.status())) {
+          at = MapIntoString(doc_, at, *expr, *inner);
+        }
+        Fail(at, Join(path, "expr"), parsed.status().message());
+      }
+      rule.expr = *expr;
+    }
+    if (auto for_duration = Duration(table, "for", path, Sign::kNonNegative)) {
+      rule.for_duration = *for_duration;
+    }
+    if (std::optional<std::string> summary = String(table, "summary", path)) {
+      absl::Status status = CheckTemplate(*summary);
+      if (!status.ok()) {
+        Pos at = PosOf(table.get("summary")->source());
+        if (std::optional<int> column = TemplateErrorColumn(status)) {
+          at = MapIntoString(doc_, at, *summary, ExprPosition{1, *column});
+        }
+        Fail(at, Join(path, "summary"), status.message());
+      }
+      rule.summary = *summary;
+    }
+    config_.rules.push_back(std::move(rule));
+  }
+
+  void ServiceRef(const toml::table& table, absl::string_view path, std::string& out) {
+    if (std::optional<std::string> service = String(table, "service", path)) {
+      out = *service;
+      service_refs_.push_back(
+          {PosOf(table.get("service")->source()), Join(path, "service"), *service});
+    }
+  }
+
+  void ResolveRefs() {
+    for (const Ref& ref : service_refs_) {
+      if (!service_names_.contains(ref.name)) {
+        Fail(ref.pos, ref.key,
+             absl::StrCat("unknown service \"", ref.name, "\" (no [[service]] has that name)"));
+      }
+    }
+    for (const Ref& ref : sink_refs_) {
+      if (!sink_names_.contains(ref.name)) {
+        Fail(ref.pos, ref.key,
+             absl::StrCat("unknown sink \"", ref.name, "\" (no [[sink]] has that name)"));
+      }
+    }
+  }
+
+  absl::string_view doc_;
+  const std::string& path_;
+  Config config_;
+  std::vector<Problem> problems_;
+  // name -> line of its first definition
+  absl::flat_hash_map<std::string, int> service_names_;
+  absl::flat_hash_map<std::string, int> probe_names_;
+  absl::flat_hash_map<std::string, int> rule_names_;
+  absl::flat_hash_map<std::string, int> sink_names_;
+  std::vector<Ref> service_refs_;
+  std::vector<Ref> sink_refs_;
+};
+
+}  // namespace
+
+const ServiceConfig* Config::FindService(absl::string_view name) const {
+  for (const ServiceConfig& service : services) {
+    if (service.name == name) return &service;
+  }
+  return nullptr;
+}
+
+std::string Config::DataDir() const {
+  std::filesystem::path dir(server.data_dir);
+  if (dir.is_absolute()) return dir.string();
+  return (std::filesystem::path(path).parent_path() / dir).lexically_normal().string();
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return absl::NotFoundError(absl::StrCat("config file \"", path, "\" not found"));
+    }
+    return absl::PermissionDeniedError(absl::StrCat("cannot read config file \"", path, "\""));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::UnavailableError(absl::StrCat("error while reading config file \"", path, "\""));
+  }
+  return LoadConfigString(text.str(), path);
+}
+
+absl::StatusOr<Config> LoadConfigString(absl::string_view toml, const std::string& path) {
+  return Loader(toml, path).Load();
+}
+
+}  // namespace klaxon
