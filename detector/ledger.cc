@@ -232,7 +232,8 @@ absl::StatusOr<Incident> Ledger::OpenIncident(const Incident& incident,
        absl::StrCat("incident opened: ", incident.summary.empty() ? incident.rule : incident.summary,
                     "; evidence ", evidence)});
   for (const ClockSpec& spec : clocks) {
-    SlaClock clock{spec.name, incident.first_evidence, incident.first_evidence + spec.budget};
+    SlaClock clock{spec.name, incident.first_evidence, incident.first_evidence + spec.budget,
+                   ClockState::kRunning, std::nullopt};
     KLAXON_ASSIGN_OR_RETURN(
         SqliteStatement stmt,
         db_.Prepare("INSERT INTO clocks(incident, name, start_ms, deadline_ms, state) "
@@ -312,7 +313,7 @@ absl::StatusOr<Incident> Ledger::LoadIncident(int64_t number, bool with_details)
     KLAXON_ASSIGN_OR_RETURN(bool row, clocks.Step());
     if (!row) break;
     SlaClock clock{clocks.Text(0), absl::FromUnixMillis(clocks.Int(1)), absl::FromUnixMillis(clocks.Int(2)),
-                   ClockStateFromName(clocks.Text(3))};
+                   ClockStateFromName(clocks.Text(3)), std::nullopt};
     if (!clocks.IsNull(4)) clock.stopped_at = absl::FromUnixMillis(clocks.Int(4));
     incident.clocks.push_back(std::move(clock));
   }
@@ -504,7 +505,7 @@ absl::StatusOr<std::vector<ClockBreach>> Ledger::BreachDueClocks(absl::Time now)
     KLAXON_ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
     SlaClock clock{select.Text(1), absl::FromUnixMillis(select.Int(2)), absl::FromUnixMillis(select.Int(3)),
-                   ClockState::kBreached};
+                   ClockState::kBreached, std::nullopt};
     clock.stopped_at = clock.deadline;
     due.push_back({select.Int(0), {IncidentId(select.Int(0)), select.Text(4), std::move(clock)}});
   }

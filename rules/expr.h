@@ -3,22 +3,27 @@
 // evaluator is in evaluator.h. Parsed trees are immutable and thread-safe to share.
 //
 // Grammar so far (grows toward full PromQL):
-//   expr     := operand (binop operand)*        precedence as in PromQL
-//   operand  := number | selector | '(' expr ')'
-//   selector := metric_name ['{' matcher (',' matcher)* [','] '}']
+//   expr     := operand (binop ['bool'] operand)*  precedence as in PromQL
+//   operand  := ('+' | '-')* (number | selector | '(' expr ')')
+//   selector := metric_name ['{' [matcher (',' matcher)* [',']] '}']
 //             | '{' matcher (',' matcher)* [','] '}'
 //   matcher  := label_name ('=' | '!=' | '=~' | '!~') string
 //   binop    := '==' | '!=' | '<' | '<=' | '>' | '>=' | '+' | '-' | '*' | '/' | '%' | '^'
+// Precedence, loosest first: comparisons; '+' '-'; '*' '/' '%'; '^' (right-assoc).
+// Unary minus binds like '*' (so -2 ^ 2 is -4); on a number it folds into the
+// literal, on anything else it is kept as `-1 * operand`, which PromQL evaluates
+// the same way (the metric name is dropped). '#' starts a comment to end of line.
 #ifndef KLAXON_RULES_EXPR_H_
 #define KLAXON_RULES_EXPR_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "detector/label_matcher.h"
 
 namespace klaxon {
@@ -37,8 +42,8 @@ struct NumberLiteral {
 };
 
 struct VectorSelector {
-  std::string metric_name;                // "" when given only through matchers
-  std::vector<LabelMatcher> matchers;     // includes __name__ when metric_name is set
+  std::string metric_name;             // "" when given only through matchers
+  std::vector<LabelMatcher> matchers;  // includes __name__ when metric_name is set
 };
 
 enum class BinaryOp { kAdd, kSub, kMul, kDiv, kMod, kPow, kEq, kNe, kLt, kLe, kGt, kGe };
