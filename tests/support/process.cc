@@ -82,13 +82,11 @@ std::optional<std::string> ChildProcess::WaitForLog(const std::string& text,
 }
 
 std::string BinaryPath(const std::string& name) {
-  const char* dir = std::getenv("KLAXON_BINARY_DIR");
-  return std::string(dir ? dir : ".") + "/" + name;
+  return std::string(KLAXON_BINARY_DIR) + "/" + name;
 }
 
 std::string SourcePath(const std::string& relative) {
-  const char* dir = std::getenv("KLAXON_SOURCE_DIR");
-  return std::string(dir ? dir : ".") + "/" + relative;
+  return std::string(KLAXON_SOURCE_DIR) + "/" + relative;
 }
 
 std::string FindProgram(const std::string& name) {

@@ -35,9 +35,9 @@ class ChildProcess {
   bool reaped_ = false;
 };
 
-// Path of a built binary ("klaxon") from KLAXON_BINARY_DIR, set by ctest.
+// Path of a built binary ("klaxon") in the build folder.
 std::string BinaryPath(const std::string& name);
-// Path of a source file from KLAXON_SOURCE_DIR.
+// Path of a file in the source tree.
 std::string SourcePath(const std::string& relative);
 // Full path of a program on PATH or in /usr/bin, /usr/sbin; "" when absent.
 std::string FindProgram(const std::string& name);
