@@ -13,11 +13,14 @@ absl::StatusOr<LabelMatcher> LabelMatcher::Create(std::string name, Op op, std::
     re2::RE2::Options options;
     options.set_log_errors(false);
     options.set_dot_nl(true);
-    re = std::make_shared<re2::RE2>(absl::StrCat("^(?:", value, ")$"), options);
-    if (!re->ok()) {
+    // Checked on its own first, so that an error quotes the user's pattern
+    // rather than the anchored one klaxon compiles.
+    re2::RE2 bare(value, options);
+    if (!bare.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("invalid regex \"", value, "\": ", re->error()));
+          absl::StrCat("invalid regex \"", value, "\": ", bare.error()));
     }
+    re = std::make_shared<re2::RE2>(absl::StrCat("^(?:", value, ")$"), options);
   }
   return LabelMatcher(std::move(name), op, std::move(value), std::move(re));
 }

@@ -949,14 +949,7 @@ class Parser {
       const std::string& matcher_value = value.value;
       absl::StatusOr<LabelMatcher> matcher =
           LabelMatcher::Create(std::string(name_text), op, matcher_value);
-      if (!matcher.ok()) {
-        // RE2 names the whole pattern it compiled, which is the user's regex
-        // wrapped in LabelMatcher's anchors; that adds nothing for the reader.
-        absl::string_view message = matcher.status().message();
-        const std::string wrapped = absl::StrCat(": ^(?:", matcher_value, ")$");
-        if (absl::EndsWith(message, wrapped)) message.remove_suffix(wrapped.size());
-        return ErrorAt(value.begin, message);
-      }
+      if (!matcher.ok()) return ErrorAt(value.begin, matcher.status().message());
       out.push_back(*std::move(matcher));
       if (Peek().kind == Tok::kComma) {
         Take();

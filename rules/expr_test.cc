@@ -217,7 +217,7 @@ TEST(ParseExprTest, SelectorErrors) {
             "1:7: unexpected \"==\", expected label matching operator \"=\", \"!=\", \"=~\" or "
             "\"!~\"");
   EXPECT_EQ(ParseError(R"(up{a:b="x"})"), "1:5: unexpected \":\" in label name");
-  EXPECT_EQ(ParseError(R"(up{job=~"("})"), "1:9: invalid regex \"(\": missing )");
+  EXPECT_EQ(ParseError(R"(up{job=~"("})"), "1:9: invalid regex \"(\": missing ): (");
   EXPECT_EQ(ParseError(R"(up{job!~"a**"})"),
             "1:9: invalid regex \"a**\": bad repetition operator: **");
   EXPECT_EQ(ParseError("{}"), "1:1: vector selector must contain at least one non-empty matcher");
