@@ -151,12 +151,14 @@ void Engine::Subscribe(SeriesId id, Series& series) {
   const Labels& labels = index_.Get(id);
   series_by_name_[std::string(labels.MetricName())].push_back(id);
   for (size_t i = 0; i < rules_.size(); ++i) {
-    for (const VectorSelector* selector : Selectors(*rules_[i].alerting->options().expr)) {
-      if (MatchesAll(selector->matchers, labels)) {
-        series.rules.push_back(static_cast<int>(i));
-        break;
-      }
+    bool reads = false;
+    for (const SelectorReach& use :
+         SelectorReaches(*rules_[i].alerting->options().expr, eval_options_.lookback)) {
+      if (!MatchesAll(use.selector->matchers, labels)) continue;
+      reads = true;
+      series.retention_ms = std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach));
     }
+    if (reads) series.rules.push_back(static_cast<int>(i));
   }
 }
 
@@ -170,9 +172,12 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
       Subscribe(sample.series, series);
     }
     // Out-of-order samples are dropped, as Prometheus's head does.
-    if (sample.timestamp_ms < series.timestamp_ms) continue;
-    series.timestamp_ms = sample.timestamp_ms;
-    series.value = sample.value;
+    if (!series.window.empty() && sample.timestamp_ms <= series.window.back().timestamp_ms) continue;
+    series.window.push_back({sample.timestamp_ms, sample.value});
+    int64_t oldest_kept = sample.timestamp_ms - series.retention_ms;
+    while (series.window.size() > 1 && series.window.front().timestamp_ms < oldest_kept) {
+      series.window.pop_front();
+    }
     for (int rule : series.rules) dirty[rule] = true;
   }
   for (const SeriesNote& note : batch.notes) {
@@ -180,28 +185,60 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
   }
 }
 
-void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms,
-                           int64_t lookback_ms, const InstantVisitor& visit) const {
-  std::lock_guard lock(series_mu_);
-  auto check = [&](SeriesId id) {
-    if (id >= series_.size()) return;
-    const Series& series = series_[id];
-    if (!series.seen || series.timestamp_ms > at_ms || series.timestamp_ms <= at_ms - lookback_ms) {
-      return;
-    }
-    const Labels& labels = index_.Get(id);
-    if (MatchesAll(matchers, labels)) visit(id, labels, series.timestamp_ms, series.value);
-  };
+const SeriesReader::Point* Engine::NewestAt(const Series& series, int64_t at_ms) {
+  auto it = std::upper_bound(series.window.begin(), series.window.end(), at_ms,
+                             [](int64_t t, const Point& p) { return t < p.timestamp_ms; });
+  if (it == series.window.begin()) return nullptr;
+  return &*std::prev(it);
+}
+
+void Engine::ForCandidates(const std::vector<LabelMatcher>& matchers,
+                           const std::function<void(SeriesId, const Series&)>& check) const {
   // An equality matcher on the name narrows the search to that metric's series.
   for (const LabelMatcher& m : matchers) {
     if (m.name() == kMetricNameLabel && m.op() == LabelMatcher::Op::kEqual) {
       auto it = series_by_name_.find(m.value());
       if (it == series_by_name_.end()) return;
-      for (SeriesId id : it->second) check(id);
+      for (SeriesId id : it->second) check(id, series_[id]);
       return;
     }
   }
-  for (SeriesId id = 0; id < series_.size(); ++id) check(id);
+  for (SeriesId id = 0; id < series_.size(); ++id) {
+    if (series_[id].seen) check(id, series_[id]);
+  }
+}
+
+void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms,
+                           int64_t lookback_ms, const InstantVisitor& visit) const {
+  std::lock_guard lock(series_mu_);
+  ForCandidates(matchers, [&](SeriesId id, const Series& series) {
+    const Point* newest = NewestAt(series, at_ms);
+    // [at - lookback, at], both ends included, as Prometheus 2.x selects; a
+    // stale marker ends the series.
+    if (newest == nullptr || newest->timestamp_ms < at_ms - lookback_ms ||
+        IsStaleNaN(newest->value)) {
+      return;
+    }
+    const Labels& labels = index_.Get(id);
+    if (MatchesAll(matchers, labels)) visit(id, labels, newest->timestamp_ms, newest->value);
+  });
+}
+
+void Engine::SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_ms,
+                         int64_t range_ms, const RangeVisitor& visit) const {
+  std::lock_guard lock(series_mu_);
+  std::vector<Point> points;
+  ForCandidates(matchers, [&](SeriesId id, const Series& series) {
+    points.clear();
+    for (const Point& p : series.window) {
+      if (p.timestamp_ms >= at_ms - range_ms && p.timestamp_ms <= at_ms && !IsStaleNaN(p.value)) {
+        points.push_back(p);
+      }
+    }
+    if (points.empty()) return;
+    const Labels& labels = index_.Get(id);
+    if (MatchesAll(matchers, labels)) visit(id, labels, points);
+  });
 }
 
 void Engine::EvaluateRule(int rule_index, absl::Time now) {
@@ -318,7 +355,9 @@ std::vector<SeriesValue> Engine::SeriesSnapshot() const {
   std::vector<SeriesValue> out;
   out.reserve(series_.size());
   for (SeriesId id = 0; id < series_.size(); ++id) {
-    if (series_[id].seen) out.push_back({id, series_[id].timestamp_ms, series_[id].value});
+    const Series& series = series_[id];
+    if (series.window.empty() || IsStaleNaN(series.window.back().value)) continue;
+    out.push_back({id, series.window.back().timestamp_ms, series.window.back().value});
   }
   return out;
 }

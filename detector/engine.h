@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,8 @@ class Engine : public SeriesReader {
   // SeriesReader, on the engine thread.
   void SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms, int64_t lookback_ms,
                      const InstantVisitor& visit) const override;
+  void SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_ms, int64_t range_ms,
+                   const RangeVisitor& visit) const override;
 
  private:
   struct Rule {
@@ -76,15 +79,23 @@ class Engine : public SeriesReader {
   };
   struct Series {
     bool seen = false;
-    int64_t timestamp_ms = 0;
-    double value = 0;
+    // Samples oldest first, reaching back `retention_ms` from the newest; only
+    // the newest for a series no rule reads (kept for /metrics).
+    std::deque<Point> window;
+    int64_t retention_ms = 0;
     std::vector<int> rules;  // rules whose selectors match this series
     std::string note;        // the source's latest words about it
   };
+  // The newest sample at or before `at_ms`, if any.
+  static const Point* NewestAt(const Series& series, int64_t at_ms);
 
   void Loop();
   void Apply(const SampleBatch& batch, std::vector<bool>& dirty);
   void Subscribe(SeriesId id, Series& series);
+  // Calls `check` for every stored series that may match `matchers`.
+  void ForCandidates(const std::vector<LabelMatcher>& matchers,
+                     const std::function<void(SeriesId, const Series&)>& check) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(series_mu_);
   void EvaluateRule(int rule_index, absl::Time now);
   void Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions, absl::Time now);
   void OpenIncident(Rule& rule, const Alert& alert, absl::Time now);

@@ -116,6 +116,7 @@ TEST_F(EngineTest, RecoveryResolvesAndStayingDownOpensNoSecondIncident) {
     Probe(0);
   }
   ASSERT_EQ(Incidents().size(), 1u);
+  clock_.Advance(absl::Seconds(10));
   Probe(1);
   std::vector<Incident> incidents = Incidents();
   ASSERT_EQ(incidents.size(), 1u);
@@ -170,6 +171,25 @@ TEST_F(EngineTest, TheTicketClockBreachesOnItsOwnTimer) {
     }
   }
   EXPECT_TRUE(logged);
+}
+
+TEST_F(EngineTest, ASampleAtAnInstantAlreadySeenIsDropped) {
+  Probe(0);
+  Probe(1);  // same timestamp: Prometheus rejects it as a duplicate, so does klaxon
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents().size(), 1u);
+}
+
+TEST_F(EngineTest, AStaleMarkerEndsTheSeries) {
+  Probe(0);
+  clock_.Advance(absl::Seconds(10));
+  engine_->Ingest({{{probe_, absl::ToUnixMillis(clock_.WallNow()), StaleNaN()}}, {}});
+  engine_->ProcessPending();
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();
+  EXPECT_TRUE(Incidents().empty()) << "the alert went away with its series";
+  EXPECT_TRUE(engine_->SeriesSnapshot().empty());
 }
 
 TEST_F(EngineTest, SeriesNoRuleReadsAreKeptForMetricsButWakeNoRule) {

@@ -3,6 +3,7 @@
 #ifndef KLAXON_DETECTOR_SAMPLE_H_
 #define KLAXON_DETECTOR_SAMPLE_H_
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -12,6 +13,12 @@ namespace klaxon {
 
 // Dense id of an interned series (see SeriesIndex). Hot paths carry ids only.
 using SeriesId = uint32_t;
+
+// Prometheus's stale marker: a NaN with this exact bit pattern ends a series
+// (a target vanished, a scrape failed); any other NaN is an ordinary value.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ull;
+inline double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
+inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
 
 struct Sample {
   SeriesId series;

@@ -1160,6 +1160,13 @@ std::vector<const VectorSelector*> Selectors(const Expr& expr) {
   return out;
 }
 
+std::vector<SelectorReach> SelectorReaches(const Expr& expr, absl::Duration lookback) {
+  // Instant selectors only, so far: each reads back one lookback.
+  std::vector<SelectorReach> out;
+  for (const VectorSelector* selector : Selectors(expr)) out.push_back({selector, lookback});
+  return out;
+}
+
 std::string ToString(const Expr& expr) {
   std::string out;
   Print(expr, out);

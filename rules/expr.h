@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/strings/string_view.h"
 #include "detector/label_matcher.h"
 
@@ -73,6 +74,15 @@ absl::string_view ErrorMessage(const absl::Status& status);
 
 // Every selector of the expression, for subscribing rules to their inputs.
 std::vector<const VectorSelector*> Selectors(const Expr& expr);
+
+// How far before the evaluation instant one selector reads: the lookback for
+// an instant selector, the range for a range selector, plus any offset. The
+// engine keeps that much of every series the selector matches.
+struct SelectorReach {
+  const VectorSelector* selector;
+  absl::Duration reach;
+};
+std::vector<SelectorReach> SelectorReaches(const Expr& expr, absl::Duration lookback);
 
 // PromQL text of the tree, for messages and the API.
 std::string ToString(const Expr& expr);

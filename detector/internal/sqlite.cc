@@ -30,10 +30,11 @@ SqliteDb& SqliteDb::operator=(SqliteDb&& other) noexcept {
 
 SqliteDb::~SqliteDb() { sqlite3_close(db_); }
 
-absl::Status SqliteDb::Error(absl::string_view what) const {
-  int code = sqlite3_errcode(db_);
-  std::string message = absl::StrCat(what, ": ", sqlite3_errmsg(db_));
-  // A full disk or an I/O error may clear; a corrupt or misused database won't.
+namespace {
+
+// A busy database, a full disk or an I/O error may clear, so callers retry;
+// a corrupt or misused database won't.
+absl::Status StatusFor(int code, std::string message) {
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -43,6 +44,12 @@ absl::Status SqliteDb::Error(absl::string_view what) const {
     default:
       return absl::InternalError(message);
   }
+}
+
+}  // namespace
+
+absl::Status SqliteDb::Error(absl::string_view what) const {
+  return StatusFor(sqlite3_errcode(db_), absl::StrCat(what, ": ", sqlite3_errmsg(db_)));
 }
 
 absl::Status SqliteDb::Exec(absl::string_view sql) {
@@ -100,16 +107,7 @@ absl::StatusOr<bool> SqliteStatement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  std::string message = absl::StrCat("sqlite step: ", sqlite3_errmsg(db_));
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_FULL:
-    case SQLITE_IOERR:
-      return absl::UnavailableError(message);
-    default:
-      return absl::InternalError(message);
-  }
+  return StatusFor(rc, absl::StrCat("sqlite step: ", sqlite3_errmsg(db_)));
 }
 
 absl::Status SqliteStatement::Run() {

@@ -4,6 +4,7 @@
 #ifndef KLAXON_RULES_INTERNAL_TESTING_SERIES_READER_H_
 #define KLAXON_RULES_INTERNAL_TESTING_SERIES_READER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -40,8 +41,25 @@ class TestingSeriesReader : public SeriesReader {
           newest = &sample;
         }
       }
-      if (newest == nullptr || at_ms - newest->first > lookback_ms) continue;
+      if (newest == nullptr || at_ms - newest->first > lookback_ms || IsStaleNaN(newest->second)) {
+        continue;
+      }
       visit(static_cast<SeriesId>(i), s.labels, newest->first, newest->second);
+    }
+  }
+
+  void SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_ms, int64_t range_ms,
+                   const RangeVisitor& visit) const override {
+    for (size_t i = 0; i < series_.size(); ++i) {
+      const Series& s = series_[i];
+      if (!MatchesAll(matchers, s.labels)) continue;
+      std::vector<Point> points;
+      for (const auto& [t, v] : s.samples) {
+        if (t >= at_ms - range_ms && t <= at_ms && !IsStaleNaN(v)) points.push_back({t, v});
+      }
+      std::sort(points.begin(), points.end(),
+                [](const Point& a, const Point& b) { return a.timestamp_ms < b.timestamp_ms; });
+      if (!points.empty()) visit(static_cast<SeriesId>(i), s.labels, points);
     }
   }
 
