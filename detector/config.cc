@@ -732,6 +732,8 @@ class Loader {
           at = MapIntoString(doc_, at, *expr, *inner);
         }
         Fail(at, Join(path, "expr"), parsed.status().message());
+      } else {
+        rule.parsed_expr = *parsed;
       }
       rule.expr = *expr;
     }
@@ -822,6 +824,17 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 
 absl::StatusOr<Config> LoadConfigString(absl::string_view toml, const std::string& path) {
   return Loader(toml, path).Load();
+}
+
+AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule) {
+  AlertingRuleOptions options;
+  options.name = rule.name;
+  options.service = rule.service;
+  options.severity = rule.severity;
+  options.expr = rule.parsed_expr;
+  options.for_duration = rule.for_duration;
+  options.summary_template = rule.summary;
+  return options;
 }
 
 }  // namespace klaxon

@@ -14,6 +14,8 @@
 #include "absl/time/time.h"
 #include "exporters/sink.h"
 #include "probes/http_probe.h"
+#include "rules/alerting_rule.h"
+#include "rules/expr.h"
 
 namespace klaxon {
 
@@ -40,9 +42,13 @@ struct RuleConfig {
   std::string service;               // Default: "" (no service: ticketed to every sink).
   std::string severity = "warning";  // critical, major, minor, warning or info.
   std::string expr;
+  ExprPtr parsed_expr;  // `expr` parsed once at load; set whenever loading succeeded
   absl::Duration for_duration = absl::ZeroDuration();  // `for`. Default: 0s.
   std::string summary;  // template: {{ $labels.x }}, {{ $value }}
 };
+
+// The alerting-rule settings of one [[rule]], for the engine and `klaxon test`.
+AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule);
 
 struct Config {
   std::string path;  // the file it came from, for messages

@@ -36,20 +36,8 @@ absl::Status Engine::Init() {
   std::vector<std::string> all_sinks;
   for (const SinkOptions& sink : config_.sinks) all_sinks.push_back(sink.name);
   for (const RuleConfig& rule_config : config_.rules) {
-    absl::StatusOr<ExprPtr> expr = ParseExpr(rule_config.expr);
-    if (!expr.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rule \"", rule_config.name, "\": ", expr.status().message()));
-    }
-    AlertingRuleOptions options;
-    options.name = rule_config.name;
-    options.service = rule_config.service;
-    options.severity = rule_config.severity;
-    options.expr = *expr;
-    options.for_duration = rule_config.for_duration;
-    options.summary_template = rule_config.summary;
     Rule rule;
-    rule.alerting = std::make_unique<AlertingRule>(std::move(options));
+    rule.alerting = std::make_unique<AlertingRule>(AlertingOptionsFor(rule_config));
     rule.config = &rule_config;
     rule.sinks = all_sinks;
     if (const ServiceConfig* service = config_.FindService(rule_config.service)) {
