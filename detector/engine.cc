@@ -23,12 +23,13 @@ std::string Describe(const Alert& alert, absl::string_view note) {
 }  // namespace
 
 Engine::Engine(const Config& config, SeriesIndex& index, Ledger& ledger, const Clock& clock,
-               std::function<void()> on_outbox)
+               std::function<void()> on_outbox, EngineOptions options)
     : config_(config),
       index_(index),
       ledger_(ledger),
       clock_(clock),
-      on_outbox_(std::move(on_outbox)) {}
+      on_outbox_(std::move(on_outbox)),
+      options_(options) {}
 
 Engine::~Engine() { Stop(); }
 
@@ -108,6 +109,7 @@ void Engine::Loop() {
 
 std::optional<absl::Time> Engine::NextWakeup() const {
   std::optional<absl::Time> next = next_clock_deadline_;
+  if (next_tick_ && (!next || *next_tick_ < *next)) next = next_tick_;
   for (const Rule& rule : rules_) {
     std::optional<absl::Time> due = rule.alerting->NextDeadline();
     if (due && (!next || *due < *next)) next = due;
@@ -125,6 +127,10 @@ void Engine::ProcessPending() {
   for (const SampleBatch& batch : batches) Apply(batch, dirty);
 
   absl::Time now = clock_.WallNow();
+  if (!next_tick_ || *next_tick_ <= now) {
+    std::fill(dirty.begin(), dirty.end(), true);
+    next_tick_ = now + options_.tick;
+  }
   for (size_t i = 0; i < rules_.size(); ++i) {
     if (dirty[i]) EvaluateRule(static_cast<int>(i), now);
   }

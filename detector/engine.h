@@ -36,12 +36,18 @@ struct SeriesValue {
   double value;
 };
 
+struct EngineOptions {
+  // Default: 1s. Every rule is also evaluated this often, for what changes with
+  // time passing alone: windows sliding, series going stale, absent().
+  absl::Duration tick = absl::Seconds(1);
+};
+
 class Engine : public SeriesReader {
  public:
   // `on_outbox` is called (on the engine thread) after every ledger change that
   // owes deliveries, to wake the dispatcher.
   Engine(const Config& config, SeriesIndex& index, Ledger& ledger, const Clock& clock,
-         std::function<void()> on_outbox);
+         std::function<void()> on_outbox, EngineOptions options = {});
   // Non-copyable: owns the engine thread and the live alert states.
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -109,7 +115,9 @@ class Engine : public SeriesReader {
   const Clock& clock_;
   std::function<void()> on_outbox_;
   std::vector<Rule> rules_;
+  EngineOptions options_;
   EvalOptions eval_options_;
+  std::optional<absl::Time> next_tick_;
   std::optional<absl::Time> next_clock_deadline_;
   absl::flat_hash_map<std::string, std::vector<SeriesId>> series_by_name_;
 

@@ -192,6 +192,20 @@ TEST_F(EngineTest, AStaleMarkerEndsTheSeries) {
   EXPECT_TRUE(engine_->SeriesSnapshot().empty());
 }
 
+TEST_F(EngineTest, ASeriesThatStopsReportingAgesOutOnTheTick) {
+  Probe(0);
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents().size(), 1u);
+  // The probe falls silent: no sample says it recovered, but after the 5m
+  // lookback the condition has no evidence left, and the tick notices.
+  clock_.Advance(absl::Minutes(5) + absl::Seconds(1));
+  engine_->ProcessPending();
+  std::vector<Incident> incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  EXPECT_EQ(incidents[0].state, IncidentState::kResolved);
+}
+
 TEST_F(EngineTest, SeriesNoRuleReadsAreKeptForMetricsButWakeNoRule) {
   SeriesId other = index_.Intern({{"__name__", "probe_success"}, {"probe", "elsewhere"}});
   engine_->Ingest({{{other, absl::ToUnixMillis(clock_.WallNow()), 0}}, {}});
