@@ -13,7 +13,7 @@ using internal::SqliteStatement;
 namespace {
 
 // Bump with a migration step in Migrate() whenever the schema changes.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr absl::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS incidents (
@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS outbox (
   delivered_at_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
+CREATE TABLE IF NOT EXISTS pending_alerts (
+  fingerprint TEXT PRIMARY KEY,
+  rule TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  active_at_ms INTEGER NOT NULL
+);
 )sql";
 
 int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
@@ -611,6 +617,40 @@ absl::StatusOr<LedgerStats> Ledger::Stats() {
   KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NULL", stats.outbox_pending));
   KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NOT NULL", stats.delivered));
   return stats;
+}
+
+absl::Status Ledger::RecordPendingAlert(const std::string& rule, const Labels& labels,
+                                        absl::Time active_at) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("INSERT OR REPLACE INTO pending_alerts(fingerprint, rule, labels, active_at_ms) "
+                  "VALUES (?, ?, ?, ?)"));
+  return stmt.Bind(1, absl::StrFormat("%016x", labels.Fingerprint()))
+      .Bind(2, rule)
+      .Bind(3, LabelsJson(labels))
+      .Bind(4, Ms(active_at))
+      .Run();
+}
+
+absl::Status Ledger::ForgetPendingAlert(const Labels& labels) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                          db_.Prepare("DELETE FROM pending_alerts WHERE fingerprint = ?"));
+  return stmt.Bind(1, absl::StrFormat("%016x", labels.Fingerprint())).Run();
+}
+
+absl::StatusOr<std::vector<PendingAlert>> Ledger::PendingAlerts() {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT rule, labels, active_at_ms FROM pending_alerts ORDER BY rule, labels"));
+  std::vector<PendingAlert> out;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return out;
+    out.push_back({stmt.Text(0), LabelsFromJson(stmt.Text(1)), absl::FromUnixMillis(stmt.Int(2))});
+  }
 }
 
 }  // namespace klaxon

@@ -42,6 +42,14 @@ struct ClockBreach {
   SlaClock clock;
 };
 
+// An alert waiting out its `for`, kept so that a restart does not restart the
+// wait (Prometheus keeps the same in its ALERTS_FOR_STATE series).
+struct PendingAlert {
+  std::string rule;
+  Labels labels;
+  absl::Time active_at;
+};
+
 class Ledger {
  public:
   // Opens or creates the database at `path` (its folder must exist).
@@ -82,6 +90,12 @@ class Ledger {
   // With timeline, clocks and tickets. kNotFound for an unknown number.
   absl::StatusOr<Incident> GetIncident(int64_t number);
   absl::StatusOr<LedgerStats> Stats();
+
+  // Pending alerts by their labels' fingerprint (alertname included).
+  absl::Status RecordPendingAlert(const std::string& rule, const Labels& labels,
+                                  absl::Time active_at);
+  absl::Status ForgetPendingAlert(const Labels& labels);
+  absl::StatusOr<std::vector<PendingAlert>> PendingAlerts();
 
  private:
   explicit Ledger(internal::SqliteDb db) : db_(std::move(db)) {}

@@ -184,6 +184,21 @@ TEST_F(LedgerTest, EverythingSurvivesReopening) {
   EXPECT_EQ(ledger_->OpenIncident(NewIncident("b"), {}, {})->id(), "INC-000002");
 }
 
+TEST_F(LedgerTest, PendingAlertsSurviveReopening) {
+  Labels a{{"alertname", "Down"}, {"probe", "a"}};
+  Labels b{{"alertname", "Down"}, {"probe", "b"}};
+  ASSERT_TRUE(ledger_->RecordPendingAlert("Down", a, t0_).ok());
+  ASSERT_TRUE(ledger_->RecordPendingAlert("Down", b, t0_ + absl::Seconds(5)).ok());
+  ASSERT_TRUE(ledger_->ForgetPendingAlert(b).ok());
+  Reopen();
+  auto pending = ledger_->PendingAlerts();
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].rule, "Down");
+  EXPECT_EQ((*pending)[0].labels, a);
+  EXPECT_EQ((*pending)[0].active_at, t0_);
+}
+
 TEST_F(LedgerTest, ACorruptFileIsAnErrorNotACrash) {
   ledger_.reset();
   std::filesystem::remove(path());
