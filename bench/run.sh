@@ -5,4 +5,4 @@ set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 cmake --build "$build" -j2 --target detector_benchmark
-"$build"/detector_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+"$build"/bench/detector_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
