@@ -154,6 +154,7 @@ void Engine::Subscribe(SeriesId id, Series& series) {
     }
     if (reads) series.rules.push_back(static_cast<int>(i));
   }
+  if (!series.rules.empty()) series.window = std::make_unique<SampleWindow>();
 }
 
 void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
@@ -165,12 +166,11 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
       series.seen = true;
       Subscribe(sample.series, series);
     }
-    // Out-of-order samples are dropped, as Prometheus's head does.
-    if (!series.window.empty() && sample.timestamp_ms <= series.window.back().timestamp_ms) continue;
-    series.window.push_back({sample.timestamp_ms, sample.value});
-    int64_t oldest_kept = sample.timestamp_ms - series.retention_ms;
-    while (series.window.size() > 1 && series.window.front().timestamp_ms < oldest_kept) {
-      series.window.pop_front();
+    // Out-of-order and duplicate samples are dropped, as Prometheus's head does.
+    if (series.newest && sample.timestamp_ms <= series.newest->timestamp_ms) continue;
+    series.newest = Point{sample.timestamp_ms, sample.value};
+    if (series.window) {
+      series.window->Append(*series.newest, sample.timestamp_ms - series.retention_ms);
     }
     for (int rule : series.rules) dirty[rule] = true;
   }
@@ -179,11 +179,10 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
   }
 }
 
-const SeriesReader::Point* Engine::NewestAt(const Series& series, int64_t at_ms) {
-  auto it = std::upper_bound(series.window.begin(), series.window.end(), at_ms,
-                             [](int64_t t, const Point& p) { return t < p.timestamp_ms; });
-  if (it == series.window.begin()) return nullptr;
-  return &*std::prev(it);
+std::optional<SeriesReader::Point> Engine::NewestAt(const Series& series, int64_t at_ms) {
+  if (series.window) return series.window->NewestAt(at_ms);
+  if (series.newest && series.newest->timestamp_ms <= at_ms) return series.newest;
+  return std::nullopt;
 }
 
 void Engine::ForCandidates(const std::vector<LabelMatcher>& matchers,
@@ -206,10 +205,10 @@ void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at
                            int64_t lookback_ms, const InstantVisitor& visit) const {
   std::lock_guard lock(series_mu_);
   ForCandidates(matchers, [&](SeriesId id, const Series& series) {
-    const Point* newest = NewestAt(series, at_ms);
+    std::optional<Point> newest = NewestAt(series, at_ms);
     // [at - lookback, at], both ends included, as Prometheus 2.x selects; a
     // stale marker ends the series.
-    if (newest == nullptr || newest->timestamp_ms < at_ms - lookback_ms ||
+    if (!newest || newest->timestamp_ms < at_ms - lookback_ms ||
         IsStaleNaN(newest->value)) {
       return;
     }
@@ -223,12 +222,10 @@ void Engine::SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_m
   std::lock_guard lock(series_mu_);
   std::vector<Point> points;
   ForCandidates(matchers, [&](SeriesId id, const Series& series) {
+    if (!series.window) return;
     points.clear();
-    for (const Point& p : series.window) {
-      if (p.timestamp_ms >= at_ms - range_ms && p.timestamp_ms <= at_ms && !IsStaleNaN(p.value)) {
-        points.push_back(p);
-      }
-    }
+    series.window->CopyRange(at_ms - range_ms, at_ms, points);
+    std::erase_if(points, [](const Point& p) { return IsStaleNaN(p.value); });
     if (points.empty()) return;
     const Labels& labels = index_.Get(id);
     if (MatchesAll(matchers, labels)) visit(id, labels, points);
@@ -349,9 +346,9 @@ std::vector<SeriesValue> Engine::SeriesSnapshot() const {
   std::vector<SeriesValue> out;
   out.reserve(series_.size());
   for (SeriesId id = 0; id < series_.size(); ++id) {
-    const Series& series = series_[id];
-    if (series.window.empty() || IsStaleNaN(series.window.back().value)) continue;
-    out.push_back({id, series.window.back().timestamp_ms, series.window.back().value});
+    const std::optional<Point>& newest = series_[id].newest;
+    if (!newest || IsStaleNaN(newest->value)) continue;
+    out.push_back({id, newest->timestamp_ms, newest->value});
   }
   return out;
 }

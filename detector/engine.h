@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +25,7 @@
 #include "detector/sample.h"
 #include "detector/series_index.h"
 #include "detector/series_reader.h"
+#include "detector/window.h"
 #include "rules/alerting_rule.h"
 
 namespace klaxon {
@@ -85,15 +85,15 @@ class Engine : public SeriesReader {
   };
   struct Series {
     bool seen = false;
-    // Samples oldest first, reaching back `retention_ms` from the newest; only
-    // the newest for a series no rule reads (kept for /metrics).
-    std::deque<Point> window;
+    std::optional<Point> newest;  // for /metrics, and all a series no rule reads keeps
+    // Only for series some rule reads: samples reaching back `retention_ms`.
+    std::unique_ptr<SampleWindow> window;
     int64_t retention_ms = 0;
     std::vector<int> rules;  // rules whose selectors match this series
     std::string note;        // the source's latest words about it
   };
   // The newest sample at or before `at_ms`, if any.
-  static const Point* NewestAt(const Series& series, int64_t at_ms);
+  static std::optional<Point> NewestAt(const Series& series, int64_t at_ms);
 
   void Loop();
   void Apply(const SampleBatch& batch, std::vector<bool>& dirty);
