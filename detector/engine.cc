@@ -143,7 +143,9 @@ void Engine::ProcessPending() {
 
 void Engine::Subscribe(SeriesId id, Series& series) {
   const Labels& labels = index_.Get(id);
-  series_by_name_[std::string(labels.MetricName())].push_back(id);
+  for (const Label& label : labels.items()) {
+    postings_[absl::StrCat(label.name, "\xff", label.value)].push_back(id);
+  }
   for (size_t i = 0; i < rules_.size(); ++i) {
     bool reads = false;
     for (const SelectorReach& use :
@@ -187,14 +189,17 @@ std::optional<SeriesReader::Point> Engine::NewestAt(const Series& series, int64_
 
 void Engine::ForCandidates(const std::vector<LabelMatcher>& matchers,
                            const std::function<void(SeriesId, const Series&)>& check) const {
-  // An equality matcher on the name narrows the search to that metric's series.
+  const std::vector<SeriesId>* shortest = nullptr;
   for (const LabelMatcher& m : matchers) {
-    if (m.name() == kMetricNameLabel && m.op() == LabelMatcher::Op::kEqual) {
-      auto it = series_by_name_.find(m.value());
-      if (it == series_by_name_.end()) return;
-      for (SeriesId id : it->second) check(id, series_[id]);
-      return;
-    }
+    // `x=""` matches series without x, which no posting list holds.
+    if (m.op() != LabelMatcher::Op::kEqual || m.value().empty()) continue;
+    auto it = postings_.find(absl::StrCat(m.name(), "\xff", m.value()));
+    if (it == postings_.end()) return;
+    if (shortest == nullptr || it->second.size() < shortest->size()) shortest = &it->second;
+  }
+  if (shortest != nullptr) {
+    for (SeriesId id : *shortest) check(id, series_[id]);
+    return;
   }
   for (SeriesId id = 0; id < series_.size(); ++id) {
     if (series_[id].seen) check(id, series_[id]);

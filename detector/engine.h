@@ -119,7 +119,9 @@ class Engine : public SeriesReader {
   EvalOptions eval_options_;
   std::optional<absl::Time> next_tick_;
   std::optional<absl::Time> next_clock_deadline_;
-  absl::flat_hash_map<std::string, std::vector<SeriesId>> series_by_name_;
+  // Series ids by "name\xffvalue" of each of their labels, ascending: a
+  // selector's equality matchers narrow its search to the shortest list.
+  absl::flat_hash_map<std::string, std::vector<SeriesId>> postings_;
 
   mutable std::mutex series_mu_;  // guards series_ for SeriesSnapshot()
   std::vector<Series> series_ ABSL_GUARDED_BY(series_mu_);
