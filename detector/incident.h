@@ -119,6 +119,7 @@ struct LedgerStats {
   std::vector<ByServiceClock> clock_met;
   std::vector<BySink> outbox_pending;
   std::vector<BySink> delivered;
+  std::vector<BySink> failed_attempts;  // delivery attempts the receiver did not accept
 };
 
 }  // namespace klaxon

@@ -603,10 +603,11 @@ absl::StatusOr<LedgerStats> Ledger::Stats() {
   };
   KLAXON_RETURN_IF_ERROR(by_clock("breached", stats.clock_breaches));
   KLAXON_RETURN_IF_ERROR(by_clock("met", stats.clock_met));
-  auto by_sink = [&](absl::string_view where, std::vector<LedgerStats::BySink>& out) -> absl::Status {
+  auto by_sink = [&](absl::string_view count, absl::string_view where,
+                     std::vector<LedgerStats::BySink>& out) -> absl::Status {
     KLAXON_ASSIGN_OR_RETURN(
         SqliteStatement stmt,
-        db_.Prepare(absl::StrCat("SELECT sink, COUNT(*) FROM outbox WHERE ", where,
+        db_.Prepare(absl::StrCat("SELECT sink, ", count, " FROM outbox WHERE ", where,
                                  " GROUP BY sink ORDER BY sink")));
     while (true) {
       KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -614,8 +615,11 @@ absl::StatusOr<LedgerStats> Ledger::Stats() {
       out.push_back({stmt.Text(0), stmt.Int(1)});
     }
   };
-  KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NULL", stats.outbox_pending));
-  KLAXON_RETURN_IF_ERROR(by_sink("delivered_at_ms IS NOT NULL", stats.delivered));
+  KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NULL", stats.outbox_pending));
+  KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NOT NULL", stats.delivered));
+  // Every attempt but the one that succeeded failed.
+  KLAXON_RETURN_IF_ERROR(by_sink(
+      "SUM(attempts) - SUM(delivered_at_ms IS NOT NULL)", "attempts > 0", stats.failed_attempts));
   return stats;
 }
 

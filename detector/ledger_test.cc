@@ -125,6 +125,12 @@ TEST_F(LedgerTest, FailedAttemptsBackOffAndKeepTheSameKey) {
   // Only the first failure goes on the timeline.
   auto kinds = Kinds(1);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "delivery_failed"), 1);
+  ASSERT_TRUE(ledger_->ConfirmDelivery((*again)->id, t0_ + absl::Seconds(5), {}).ok());
+  auto stats = ledger_->Stats();
+  ASSERT_EQ(stats->failed_attempts.size(), 1u);
+  EXPECT_EQ(stats->failed_attempts[0].count, 2);
+  ASSERT_EQ(stats->delivered.size(), 1u);
+  EXPECT_EQ(stats->delivered[0].count, 1);
 }
 
 TEST_F(LedgerTest, ResolveOwesResolvedToEverySinkTheOpenWentTo) {

@@ -92,17 +92,26 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
   }
   families.push_back(std::move(met));
 
-  std::map<std::string, std::pair<int64_t, int64_t>> by_sink;
+  struct SinkCounts {
+    int64_t pending = 0;
+    int64_t delivered = 0;
+    int64_t failed = 0;
+  };
+  std::map<std::string, SinkCounts> by_sink;
   for (const std::string& sink : sinks) by_sink[sink];
-  for (const auto& row : ledger.outbox_pending) by_sink[row.sink].first = row.count;
-  for (const auto& row : ledger.delivered) by_sink[row.sink].second = row.count;
+  for (const auto& row : ledger.outbox_pending) by_sink[row.sink].pending = row.count;
+  for (const auto& row : ledger.delivered) by_sink[row.sink].delivered = row.count;
+  for (const auto& row : ledger.failed_attempts) by_sink[row.sink].failed = row.count;
   MetricFamily pending = Family("klaxon_outbox_pending", "Deliveries owed and not yet confirmed",
                                 MetricType::Gauge);
   MetricFamily delivered = Family("klaxon_sink_deliveries_total",
-                                  "Deliveries confirmed by the receiver", MetricType::Counter);
+                                  "Delivery attempts by outcome: success (the receiver "
+                                  "accepted) or failure (retried later)",
+                                  MetricType::Counter);
   for (const auto& [sink, counts] : by_sink) {
-    Add(pending, {{"sink", sink}}, counts.first);
-    Add(delivered, {{"sink", sink}, {"result", "success"}}, counts.second);
+    Add(pending, {{"sink", sink}}, counts.pending);
+    Add(delivered, {{"sink", sink}, {"result", "success"}}, counts.delivered);
+    Add(delivered, {{"sink", sink}, {"result", "failure"}}, counts.failed);
   }
   families.push_back(std::move(pending));
   families.push_back(std::move(delivered));

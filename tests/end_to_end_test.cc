@@ -180,6 +180,13 @@ TEST_F(EndToEndTest, ReceiverErrorsAreRetriedWithTheSameIdempotencyKey) {
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound));
   EXPECT_EQ(receiver_.accepted("opened").size(), 1u);
 
+  std::string metrics = HttpGet(Api("/metrics")).body;
+  EXPECT_THAT(metrics, HasSubstr("klaxon_sink_deliveries_total{sink=\"tickets\",result=\"success\"} 2"));
+  int refused = 0;
+  for (const auto& r : receiver_.requests()) refused += r.answered == 500;
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "klaxon_sink_deliveries_total{sink=\"tickets\",result=\"failure\"} ",
+                           refused)));
   auto incident = nlohmann::json::parse(HttpGet(Api("/api/v1/incidents/INC-000001")).body);
   EXPECT_EQ(incident["sla_clocks"][0]["state"], "breached");
   std::vector<std::string> kinds;
