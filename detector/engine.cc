@@ -52,10 +52,18 @@ absl::Status Engine::Init() {
 
   absl::StatusOr<std::vector<Incident>> open = ledger_.ListIncidents(IncidentState::kOpen);
   if (!open.ok()) return open.status();
+  started_at_ = clock_.WallNow();
   for (const Incident& incident : *open) {
     auto rule = std::find_if(rules_.begin(), rules_.end(),
                              [&](const Rule& r) { return r.config->name == incident.rule; });
-    if (rule != rules_.end()) rule->open[incident.fingerprint] = incident.number;
+    if (rule == rules_.end()) continue;
+    rule->open[incident.fingerprint] = incident.number;
+    // The alert's labels that came from its series: less alertname and the
+    // labels the rule adds itself.
+    Labels evidence = incident.labels;
+    evidence.Set("alertname", "");
+    for (const Label& added : rule->config->labels) evidence.Set(added.name, "");
+    rule->unconfirmed[incident.fingerprint] = std::move(evidence);
   }
   absl::StatusOr<std::optional<absl::Time>> deadline = ledger_.NextClockDeadline();
   if (!deadline.ok()) return deadline.status();
@@ -174,7 +182,10 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
     if (series.window) {
       series.window->Append(*series.newest, sample.timestamp_ms - series.retention_ms);
     }
-    for (int rule : series.rules) dirty[rule] = true;
+    for (int rule : series.rules) {
+      dirty[rule] = true;
+      if (!rules_[rule].unconfirmed.empty()) Confirm(rules_[rule], index_.Get(sample.series));
+    }
   }
   for (const SeriesNote& note : batch.notes) {
     if (note.series < series_.size()) series_[note.series].note = note.text;
@@ -270,8 +281,13 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
     }
   }
   std::vector<uint64_t> cleared;
+  bool warming_up = now < started_at_ + eval_options_.lookback;
   for (const auto& [fingerprint, number] : rule.open) {
-    if (!active.contains(fingerprint)) cleared.push_back(fingerprint);
+    if (active.contains(fingerprint)) continue;
+    // Until its series reports, or a whole lookback has passed without it,
+    // a restored incident's absence from the result is no evidence at all.
+    if (warming_up && rule.unconfirmed.contains(fingerprint)) continue;
+    cleared.push_back(fingerprint);
   }
   bool owed = false;
   for (uint64_t fingerprint : cleared) {
@@ -285,12 +301,22 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
       continue;
     }
     rule.open.erase(fingerprint);
+    rule.unconfirmed.erase(fingerprint);
     owed = true;
     LogLine(absl::StrCat(resolved->id(), " resolved: ", rule.config->name, " ",
                          resolved->labels.ToString(), " after ",
                          absl::FormatDuration(absl::Floor(now - resolved->first_evidence, absl::Seconds(1)))));
   }
   if (owed && on_outbox_) on_outbox_();
+}
+
+void Engine::Confirm(Rule& rule, const Labels& series_labels) {
+  absl::erase_if(rule.unconfirmed, [&](const auto& entry) {
+    for (const Label& label : entry.second.items()) {
+      if (series_labels.Get(label.name) != label.value) return false;
+    }
+    return true;
+  });
 }
 
 std::string Engine::NoteOf(const Alert& alert) const {

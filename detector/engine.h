@@ -82,6 +82,11 @@ class Engine : public SeriesReader {
     std::vector<ClockSpec> clocks;
     // Unresolved incidents of this rule by alert fingerprint.
     absl::flat_hash_map<uint64_t, int64_t> open;
+    // Incidents opened before this process started whose evidence has not been
+    // seen since: samples live in memory only, so an empty result right after
+    // a restart says nothing about them. By fingerprint, the labels a series
+    // behind the alert must carry.
+    absl::flat_hash_map<uint64_t, Labels> unconfirmed;
   };
   struct Series {
     bool seen = false;
@@ -107,6 +112,9 @@ class Engine : public SeriesReader {
   void OpenIncident(Rule& rule, const Alert& alert, absl::Time now);
   void CheckClocks(absl::Time now);
   std::string NoteOf(const Alert& alert) const;
+  // A sample of a series with these labels arrived: restored incidents of
+  // `rule` whose evidence it carries are judged by the rule from now on.
+  static void Confirm(Rule& rule, const Labels& series_labels);
   std::optional<absl::Time> NextWakeup() const;
 
   const Config& config_;
@@ -118,6 +126,7 @@ class Engine : public SeriesReader {
   EngineOptions options_;
   EvalOptions eval_options_;
   std::optional<absl::Time> next_tick_;
+  absl::Time started_at_;
   std::optional<absl::Time> next_clock_deadline_;
   // Series ids by "name\xffvalue" of each of their labels, ascending: a
   // selector's equality matchers narrow its search to the shortest list.

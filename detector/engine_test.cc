@@ -138,6 +138,42 @@ TEST_F(EngineTest, AnIncidentOpenedBeforeARestartResolvesAfterIt) {
   EXPECT_EQ(incidents[0].state, IncidentState::kResolved);
 }
 
+TEST_F(EngineTest, ARestartWithoutDataYetResolvesNothing) {
+  Probe(0);
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents().size(), 1u);
+  NewEngine();
+  // Ticks with no sample: the engine knows nothing yet about the probe.
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    engine_->ProcessPending();
+  }
+  ASSERT_EQ(Incidents()[0].state, IncidentState::kOpen);
+  // A sample of another series of the rule's metric says nothing about this one.
+  SeriesId other = index_.Intern({{"__name__", "probe_success"}, {"probe", "home"}, {"service", "billing"}});
+  engine_->Ingest({{{other, absl::ToUnixMillis(clock_.WallNow()), 1}}, {}});
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents()[0].state, IncidentState::kOpen);
+  // Its own series reporting recovery does.
+  clock_.Advance(absl::Seconds(1));
+  Probe(1);
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+}
+
+TEST_F(EngineTest, ARestoredIncidentWhoseSeriesNeverReturnsResolvesAfterTheLookback) {
+  Probe(0);
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();
+  NewEngine();
+  clock_.Advance(absl::Minutes(4));
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents()[0].state, IncidentState::kOpen);
+  clock_.Advance(absl::Minutes(1) + absl::Seconds(1));
+  engine_->ProcessPending();
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+}
+
 TEST_F(EngineTest, AnAlertFiringAgainAfterARestartJoinsTheOpenIncident) {
   Probe(0);
   clock_.Advance(absl::Seconds(30));
