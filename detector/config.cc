@@ -31,6 +31,9 @@
 #include "re2/re2.h"
 #include "rules/alerting_rule.h"
 #include "rules/expr.h"
+#include "rules/promtool_values.h"
+#include "rules/recording_rule.h"
+#include "rules/rule_test_runner.h"
 
 namespace klaxon {
 
@@ -338,16 +341,48 @@ Pos MapIntoString(absl::string_view doc, Pos string_start, absl::string_view val
   return where[std::min(offset, where.size() - 1)];
 }
 
-// CheckTemplate names the column of its error as "column N: ..."; reading it
-// back lets the file position point at the bad "{{" itself.
-std::optional<int> TemplateErrorColumn(const absl::Status& status) {
+// CheckTemplate names the place of its error as "column C: ..." or "line L,
+// column C: ..." (columns in characters); reading it back lets the file
+// position point at the bad part of the template itself. The result is a
+// line and byte column inside `value`, as MapIntoString takes.
+std::optional<ExprPosition> TemplateErrorPosition(const absl::Status& status,
+                                                  absl::string_view value) {
   absl::string_view message = status.message();
+  int line = 1;
+  if (absl::ConsumePrefix(&message, "line ")) {
+    const size_t comma = message.find(',');
+    if (comma == absl::string_view::npos || !absl::SimpleAtoi(message.substr(0, comma), &line) ||
+        line < 1) {
+      return std::nullopt;
+    }
+    message.remove_prefix(comma + 1);
+    absl::ConsumePrefix(&message, " ");
+  }
   if (!absl::ConsumePrefix(&message, "column ")) return std::nullopt;
   int column = 0;
   if (!absl::SimpleAtoi(message.substr(0, message.find(':')), &column) || column < 1) {
     return std::nullopt;
   }
-  return column;
+  // Characters to bytes, along the template's own line.
+  size_t offset = 0;
+  for (int l = 1; l < line && offset < value.size(); ++offset) {
+    if (value[offset] == '\n') ++l;
+  }
+  int bytes = 0;
+  for (int chars = 1; offset < value.size() && chars < column; ++bytes) {
+    ++offset;
+    if (offset >= value.size() || (static_cast<unsigned char>(value[offset]) & 0xC0) != 0x80) {
+      ++chars;
+    }
+  }
+  return ExprPosition{line, bytes + 1};
+}
+
+// Prometheus label names (also annotation names): [a-zA-Z_][a-zA-Z0-9_]*.
+bool IsLabelName(absl::string_view name) {
+  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
 }
 
 constexpr absl::string_view kSeverities[] = {"critical", "major", "minor", "warning", "info"};
@@ -359,47 +394,33 @@ struct Ref {
   std::string name;
 };
 
-// Walks the parsed document once, filling a Config and collecting every
-// problem instead of stopping at the first, since each round trip through
-// "edit, restart, read one error" costs the person a deploy.
-class Loader {
+// The parts of reading a TOML document that every klaxon file shares: typed
+// fields, unknown keys, and problems collected with their file positions
+// instead of stopping at the first, since each round trip through "edit, run,
+// read one error" costs the person a deploy.
+class TomlWalker {
  public:
-  Loader(absl::string_view doc, const std::string& path) : doc_(doc), path_(path) {}
+  TomlWalker(absl::string_view doc, const std::string& path) : doc_(doc), path_(path) {}
 
-  absl::StatusOr<Config> Load() {
-    toml::table root;
-    try {
-      root = toml::parse(Std(doc_), Std(path_));
-    } catch (const toml::parse_error& e) {
-      Fail(PosOf(e.source()), "", Absl(e.description()));
-      return Result();
-    }
-    config_.path = path_;
-    CheckKeys(root, "", {"server", "service", "probe", "rule", "sink"});
-    if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
-    std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
-    for (size_t i = 0; i < sinks.size(); ++i) LoadSink(*sinks[i], Index("sink", i));
-    std::vector<const toml::table*> services = TableArray(root, "service", "");
-    for (size_t i = 0; i < services.size(); ++i) LoadService(*services[i], Index("service", i));
-    if (const toml::table* probe = Table(root.get("probe"), "probe")) {
-      CheckKeys(*probe, "probe", {"http"});
-      std::vector<const toml::table*> http = TableArray(*probe, "http", "probe");
-      for (size_t i = 0; i < http.size(); ++i) LoadHttpProbe(*http[i], Index("probe.http", i));
-    }
-    std::vector<const toml::table*> rules = TableArray(root, "rule", "");
-    for (size_t i = 0; i < rules.size(); ++i) LoadRule(*rules[i], Index("rule", i));
-    ResolveRefs();
-    return Result();
-  }
-
- private:
+ protected:
   struct Problem {
     Pos pos;
     std::string text;
   };
 
-  absl::StatusOr<Config> Result() {
-    if (problems_.empty()) return std::move(config_);
+  // The parsed document, or nullopt with the syntax error recorded.
+  std::optional<toml::table> ParseRoot() {
+    try {
+      return toml::parse(Std(doc_), Std(path_));
+    } catch (const toml::parse_error& e) {
+      Fail(PosOf(e.source()), "", Absl(e.description()));
+      return std::nullopt;
+    }
+  }
+
+  // Every problem, one per line, in file order; OK when there were none.
+  absl::Status Problems() {
+    if (problems_.empty()) return absl::OkStatus();
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
       return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
     });
@@ -490,27 +511,6 @@ class Loader {
     return std::nullopt;
   }
 
-  // A required name, non-empty and unique among `seen`.
-  std::optional<std::string> Name(const toml::table& table, absl::string_view path,
-                                  absl::string_view kind,
-                                  absl::flat_hash_map<std::string, int>& seen) {
-    std::optional<std::string> name = String(table, "name", path, /*required=*/true);
-    if (!name.has_value()) return std::nullopt;
-    const toml::node& node = *table.get("name");
-    std::string key = Join(path, "name");
-    if (name->empty()) {
-      Fail(node, key, "must not be empty");
-      return std::nullopt;
-    }
-    auto [it, inserted] = seen.try_emplace(*name, PosOf(node.source()).line);
-    if (!inserted) {
-      Fail(node, key,
-           absl::StrCat("duplicate ", kind, " name \"", *name, "\" (first defined on line ",
-                        it->second, ")"));
-    }
-    return name;
-  }
-
   enum class Sign { kPositive, kNonNegative };
 
   std::optional<absl::Duration> Duration(const toml::table& table, absl::string_view key,
@@ -535,6 +535,124 @@ class Loader {
       return std::nullopt;
     }
     return *d;
+  }
+
+  // A PromQL expression, parsed; a syntax error is shown at its place in the file.
+  std::optional<ExprPtr> Expression(const toml::table& table, absl::string_view key,
+                                    absl::string_view path, std::string& text) {
+    std::optional<std::string> expr = String(table, key, path, /*required=*/true);
+    if (!expr.has_value()) return std::nullopt;
+    text = *expr;
+    absl::StatusOr<ExprPtr> parsed = ParseExpr(*expr);
+    if (parsed.ok()) return *parsed;
+    Pos at = PosOf(table.get(Std(key))->source());
+    if (std::optional<ExprPosition> inner = ErrorPosition(parsed.status())) {
+      at = MapIntoString(doc_, at, *expr, *inner);
+    }
+    Fail(at, Join(path, key), parsed.status().message());
+    return std::nullopt;
+  }
+
+  // Checks one template string held by `node`; errors point into the string.
+  void CheckTemplateAt(const toml::node& node, absl::string_view key, const std::string& tmpl) {
+    absl::Status status = CheckTemplate(tmpl);
+    if (status.ok()) return;
+    Pos at = PosOf(node.source());
+    if (std::optional<ExprPosition> inner = TemplateErrorPosition(status, tmpl)) {
+      at = MapIntoString(doc_, at, tmpl, *inner);
+    }
+    Fail(at, key, status.message());
+  }
+
+  // A table of label (or annotation) names to strings, in file order. Names
+  // must be valid label names; `__name__` is refused, as Prometheus refuses it
+  // in rule labels. With `templates`, each value must be a valid template.
+  std::vector<Label> LabelTable(const toml::table& table, absl::string_view key,
+                                absl::string_view path, absl::string_view kind, bool templates) {
+    std::vector<Label> out;
+    const std::string full = Join(path, key);
+    const toml::table* labels = Table(table.get(Std(key)), full);
+    if (labels == nullptr) return out;
+    for (auto&& [name_key, node] : *labels) {
+      absl::string_view name = Absl(name_key.str());
+      const std::string item = Join(full, name);
+      if (!IsLabelName(name) || name == kMetricNameLabel) {
+        Fail(PosOf(name_key.source()), item,
+             absl::StrCat("invalid ", kind, " name \"", name,
+                          "\": must match [a-zA-Z_][a-zA-Z0-9_]* and not be __name__"));
+        continue;
+      }
+      const toml::value<std::string>* value = node.as_string();
+      if (value == nullptr) {
+        Fail(node, item, absl::StrCat("expected a string, got ", TypeName(node.type())));
+        continue;
+      }
+      if (templates) CheckTemplateAt(node, item, value->get());
+      out.push_back({std::string(name), value->get()});
+    }
+    return out;
+  }
+
+  absl::string_view doc_;
+  const std::string& path_;
+  std::vector<Problem> problems_;
+};
+
+// Walks the parsed document once, filling a Config and collecting every
+// problem (see TomlWalker).
+class Loader : public TomlWalker {
+ public:
+  Loader(absl::string_view doc, const std::string& path) : TomlWalker(doc, path) {}
+
+  absl::StatusOr<Config> Load() {
+    std::optional<toml::table> parsed = ParseRoot();
+    if (!parsed.has_value()) return Result();
+    const toml::table& root = *parsed;
+    config_.path = path_;
+    CheckKeys(root, "", {"server", "service", "probe", "rule", "record", "sink"});
+    if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
+    std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
+    for (size_t i = 0; i < sinks.size(); ++i) LoadSink(*sinks[i], Index("sink", i));
+    std::vector<const toml::table*> services = TableArray(root, "service", "");
+    for (size_t i = 0; i < services.size(); ++i) LoadService(*services[i], Index("service", i));
+    if (const toml::table* probe = Table(root.get("probe"), "probe")) {
+      CheckKeys(*probe, "probe", {"http"});
+      std::vector<const toml::table*> http = TableArray(*probe, "http", "probe");
+      for (size_t i = 0; i < http.size(); ++i) LoadHttpProbe(*http[i], Index("probe.http", i));
+    }
+    std::vector<const toml::table*> rules = TableArray(root, "rule", "");
+    for (size_t i = 0; i < rules.size(); ++i) LoadRule(*rules[i], Index("rule", i));
+    std::vector<const toml::table*> records = TableArray(root, "record", "");
+    for (size_t i = 0; i < records.size(); ++i) LoadRecord(*records[i], Index("record", i));
+    ResolveRefs();
+    return Result();
+  }
+
+ private:
+  absl::StatusOr<Config> Result() {
+    if (absl::Status status = Problems(); !status.ok()) return status;
+    return std::move(config_);
+  }
+
+  // A required name, non-empty and unique among `seen`.
+  std::optional<std::string> Name(const toml::table& table, absl::string_view path,
+                                  absl::string_view kind,
+                                  absl::flat_hash_map<std::string, int>& seen) {
+    std::optional<std::string> name = String(table, "name", path, /*required=*/true);
+    if (!name.has_value()) return std::nullopt;
+    const toml::node& node = *table.get("name");
+    std::string key = Join(path, "name");
+    if (name->empty()) {
+      Fail(node, key, "must not be empty");
+      return std::nullopt;
+    }
+    auto [it, inserted] = seen.try_emplace(*name, PosOf(node.source()).line);
+    if (!inserted) {
+      Fail(node, key,
+           absl::StrCat("duplicate ", kind, " name \"", *name, "\" (first defined on line ",
+                        it->second, ")"));
+    }
+    return name;
   }
 
   std::optional<std::string> Url(const toml::table& table, absl::string_view path) {
@@ -702,7 +820,9 @@ class Loader {
   }
 
   void LoadRule(const toml::table& table, const std::string& path) {
-    CheckKeys(table, path, {"name", "service", "severity", "expr", "for", "summary"});
+    CheckKeys(table, path,
+              {"name", "service", "severity", "expr", "for", "keep_firing_for", "summary", "labels",
+               "annotations"});
     RuleConfig rule;
     if (std::optional<std::string> name = Name(table, path, "rule", rule_names_)) {
       if (!IsMetricName(*name)) {
@@ -723,35 +843,55 @@ class Loader {
         rule.severity = *severity;
       }
     }
-    if (std::optional<std::string> expr = String(table, "expr", path, /*required=*/true)) {
-      absl::StatusOr<ExprPtr> parsed = ParseExpr(*expr);
-      if (!parsed.ok()) {
-        const toml::node& node = *table.get("expr");
-        Pos at = PosOf(node.source());
-        if (std::optional<ExprPosition> inner = ErrorPosition(parsed.status())) {
-          at = MapIntoString(doc_, at, *expr, *inner);
-        }
-        Fail(at, Join(path, "expr"), parsed.status().message());
-      } else {
-        rule.parsed_expr = *parsed;
-      }
-      rule.expr = *expr;
+    if (std::optional<ExprPtr> parsed = Expression(table, "expr", path, rule.expr)) {
+      rule.parsed_expr = *parsed;
     }
     if (auto for_duration = Duration(table, "for", path, Sign::kNonNegative)) {
       rule.for_duration = *for_duration;
     }
+    if (auto keep = Duration(table, "keep_firing_for", path, Sign::kNonNegative)) {
+      rule.keep_firing_for = *keep;
+    }
     if (std::optional<std::string> summary = String(table, "summary", path)) {
-      absl::Status status = CheckTemplate(*summary);
-      if (!status.ok()) {
-        Pos at = PosOf(table.get("summary")->source());
-        if (std::optional<int> column = TemplateErrorColumn(status)) {
-          at = MapIntoString(doc_, at, *summary, ExprPosition{1, *column});
-        }
-        Fail(at, Join(path, "summary"), status.message());
-      }
+      CheckTemplateAt(*table.get("summary"), Join(path, "summary"), *summary);
       rule.summary = *summary;
     }
+    rule.labels = LabelTable(table, "labels", path, "label", /*templates=*/true);
+    for (Label& annotation :
+         LabelTable(table, "annotations", path, "annotation", /*templates=*/true)) {
+      if (annotation.name != "summary") {
+        rule.annotations.push_back(std::move(annotation));
+        continue;
+      }
+      // `summary` is the "summary" annotation under its own key; one of the two.
+      if (table.get("summary") != nullptr) {
+        const toml::node& node = *table.get("annotations")->as_table()->get("summary");
+        Fail(node, Join(Join(path, "annotations"), "summary"),
+             absl::StrCat("the summary is given twice: here and as ", Join(path, "summary"),
+                          " on line ", PosOf(table.get("summary")->source()).line, "; keep one"));
+      } else {
+        rule.summary = std::move(annotation.value);
+      }
+    }
     config_.rules.push_back(std::move(rule));
+  }
+
+  void LoadRecord(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path, {"record", "expr", "labels"});
+    RecordConfig record;
+    if (std::optional<std::string> name = String(table, "record", path, /*required=*/true)) {
+      if (!IsMetricName(*name)) {
+        Fail(*table.get("record"), Join(path, "record"),
+             absl::StrCat("invalid metric name \"", *name,
+                          "\": must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+      }
+      record.record = *name;
+    }
+    if (std::optional<ExprPtr> parsed = Expression(table, "expr", path, record.expr)) {
+      record.parsed_expr = *parsed;
+    }
+    record.labels = LabelTable(table, "labels", path, "label", /*templates=*/false);
+    config_.records.push_back(std::move(record));
   }
 
   void ServiceRef(const toml::table& table, absl::string_view path, std::string& out) {
@@ -777,10 +917,7 @@ class Loader {
     }
   }
 
-  absl::string_view doc_;
-  const std::string& path_;
   Config config_;
-  std::vector<Problem> problems_;
   // name -> line of its first definition
   absl::flat_hash_map<std::string, int> service_names_;
   absl::flat_hash_map<std::string, int> probe_names_;
@@ -788,6 +925,237 @@ class Loader {
   absl::flat_hash_map<std::string, int> sink_names_;
   std::vector<Ref> service_refs_;
   std::vector<Ref> sink_refs_;
+};
+
+// Reads a `klaxon test` file into a RuleTestFile, with the config's error
+// form. Mirrors promtool's test file: top-level rule_files and
+// evaluation_interval, [[test]] with [[test.series]], [[test.alert]] (and
+// [[test.alert.firing]]) and [[test.expr]] (and [[test.expr.sample]]).
+class TestFileLoader : public TomlWalker {
+ public:
+  TestFileLoader(absl::string_view doc, const std::string& path) : TomlWalker(doc, path) {}
+
+  absl::StatusOr<RuleTestFile> Load() {
+    std::optional<toml::table> parsed = ParseRoot();
+    if (!parsed.has_value()) return Result();
+    const toml::table& root = *parsed;
+    file_.path = path_;
+    CheckKeys(root, "", {"rule_files", "evaluation_interval", "test"});
+    LoadRuleFiles(root);
+    if (auto interval = Duration(root, "evaluation_interval", "", Sign::kPositive)) {
+      file_.evaluation_interval = *interval;
+    }
+    std::vector<const toml::table*> tests = TableArray(root, "test", "");
+    // Unless a misspelt [[test]] was already reported as an unknown key.
+    const bool only_known_keys = std::all_of(root.begin(), root.end(), [](auto&& entry) {
+      const std::string_view key = entry.first.str();
+      return key == "rule_files" || key == "evaluation_interval" || key == "test";
+    });
+    if (root.get("test") == nullptr && only_known_keys) {
+      Fail(Pos{1, 1}, "test", "no [[test]] in the file; nothing would be checked");
+    }
+    for (size_t i = 0; i < tests.size(); ++i) LoadTest(*tests[i], Index("test", i));
+    return Result();
+  }
+
+ private:
+  absl::StatusOr<RuleTestFile> Result() {
+    if (absl::Status status = Problems(); !status.ok()) return status;
+    return std::move(file_);
+  }
+
+  void LoadRuleFiles(const toml::table& root) {
+    const toml::node* node = Field(root, "rule_files", "", /*required=*/true);
+    if (node == nullptr) return;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      Fail(*node, "rule_files",
+           absl::StrCat("expected an array of file names such as [\"rules.toml\"], got ",
+                        TypeName(node->type())));
+      return;
+    }
+    const std::filesystem::path folder = std::filesystem::path(path_).parent_path();
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      const toml::value<std::string>* name = element.as_string();
+      if (name == nullptr || name->get().empty()) {
+        Fail(element, Index("rule_files", i),
+             name == nullptr
+                 ? absl::StrCat("expected a file name (a string), got ", TypeName(element.type()))
+                 : std::string("must not be empty"));
+        continue;
+      }
+      RuleTestFile::RuleFile file;
+      file.path = name->get();
+      std::filesystem::path p(file.path);
+      file.resolved = p.is_absolute() ? p.string() : (folder / p).lexically_normal().string();
+      const Pos pos = PosOf(element.source());
+      file.line = pos.line;
+      file.column = pos.column;
+      file_.rule_files.push_back(std::move(file));
+    }
+  }
+
+  // A required duration from the start of the test, such as "6m5s".
+  std::optional<absl::Duration> At(const toml::table& table, absl::string_view path) {
+    if (Field(table, "at", path, /*required=*/true) == nullptr) return std::nullopt;
+    return Duration(table, "at", path, Sign::kNonNegative);
+  }
+
+  void LoadTest(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path, {"name", "interval", "series", "alert", "expr"});
+    RuleTestFile::Test test;
+    if (std::optional<std::string> name = String(table, "name", path)) test.name = *name;
+    test.interval = Duration(table, "interval", path, Sign::kPositive);
+    absl::flat_hash_map<Labels, int> seen;  // series -> line of first definition
+    std::vector<const toml::table*> series = TableArray(table, "series", path);
+    for (size_t i = 0; i < series.size(); ++i) {
+      LoadSeries(*series[i], Index(Join(path, "series"), i), seen, test);
+    }
+    std::vector<const toml::table*> alerts = TableArray(table, "alert", path);
+    for (size_t i = 0; i < alerts.size(); ++i) {
+      LoadAlertCheck(*alerts[i], Index(Join(path, "alert"), i), test);
+    }
+    std::vector<const toml::table*> exprs = TableArray(table, "expr", path);
+    for (size_t i = 0; i < exprs.size(); ++i) {
+      LoadExprCheck(*exprs[i], Index(Join(path, "expr"), i), test);
+    }
+    file_.tests.push_back(std::move(test));
+  }
+
+  void LoadSeries(const toml::table& table, const std::string& path,
+                  absl::flat_hash_map<Labels, int>& seen, RuleTestFile::Test& test) {
+    CheckKeys(table, path, {"series", "values"});
+    RuleTestFile::Series series;
+    bool ok = true;
+    if (std::optional<std::string> text = String(table, "series", path, /*required=*/true)) {
+      const toml::node& node = *table.get("series");
+      absl::StatusOr<Labels> labels = ParseSeries(*text);
+      if (!labels.ok()) {
+        Fail(node, Join(path, "series"), labels.status().message());
+        ok = false;
+      } else if (labels->empty()) {
+        Fail(node, Join(path, "series"), "empty series; expected a name such as up{job=\"api\"}");
+        ok = false;
+      } else {
+        auto [it, inserted] = seen.try_emplace(*labels, PosOf(node.source()).line);
+        if (!inserted) {
+          Fail(node, Join(path, "series"),
+               absl::StrCat("series ", labels->ToString(),
+                            " is given twice in this test (first on line ", it->second, ")"));
+          ok = false;
+        }
+        series.labels = *std::move(labels);
+      }
+    } else {
+      ok = false;
+    }
+    if (std::optional<std::string> text = String(table, "values", path, /*required=*/true)) {
+      absl::StatusOr<std::vector<std::optional<double>>> values = ParsePromtoolValues(*text);
+      if (!values.ok()) {
+        const toml::node& node = *table.get("values");
+        Pos at = PosOf(node.source());
+        // "column N: ..." names the byte inside the string.
+        absl::string_view message = values.status().message();
+        int column = 0;
+        if (absl::ConsumePrefix(&message, "column ") &&
+            absl::SimpleAtoi(message.substr(0, message.find(':')), &column) && column > 0) {
+          at = MapIntoString(doc_, at, *text, ExprPosition{1, column});
+        }
+        Fail(at, Join(path, "values"), values.status().message());
+        ok = false;
+      } else {
+        series.values = *std::move(values);
+      }
+    } else {
+      ok = false;
+    }
+    if (ok) test.series.push_back(std::move(series));
+  }
+
+  void LoadAlertCheck(const toml::table& table, const std::string& path, RuleTestFile::Test& test) {
+    CheckKeys(table, path, {"at", "rule", "firing"});
+    RuleTestFile::AlertCheck check;
+    std::optional<absl::Duration> at = At(table, path);
+    std::optional<std::string> rule = String(table, "rule", path, /*required=*/true);
+    if (rule.has_value() && rule->empty()) {
+      Fail(*table.get("rule"), Join(path, "rule"), "must not be empty");
+      rule.reset();
+    }
+    std::vector<const toml::table*> firing = TableArray(table, "firing", path);
+    for (size_t i = 0; i < firing.size(); ++i) {
+      const std::string item = Index(Join(path, "firing"), i);
+      CheckKeys(*firing[i], item, {"labels", "annotations"});
+      RuleTestFile::ExpectedAlert alert;
+      std::vector<Label> labels =
+          LabelTable(*firing[i], "labels", item, "label", /*templates=*/false);
+      if (rule.has_value()) {
+        for (const Label& label : labels) {
+          if (label.name == "alertname" && label.value != *rule) {
+            const toml::node& node = *firing[i]->get("labels")->as_table()->get("alertname");
+            Fail(node, Join(Join(item, "labels"), "alertname"),
+                 absl::StrCat("alertname is the checked rule's name (\"", *rule,
+                              "\") and is added for you; leave it out"));
+          }
+        }
+      }
+      alert.labels = Labels(std::move(labels));
+      alert.annotations =
+          LabelTable(*firing[i], "annotations", item, "annotation", /*templates=*/false);
+      std::sort(alert.annotations.begin(), alert.annotations.end());
+      check.firing.push_back(std::move(alert));
+    }
+    if (!at.has_value() || !rule.has_value()) return;
+    check.at = *at;
+    check.rule = *rule;
+    test.alerts.push_back(std::move(check));
+  }
+
+  void LoadExprCheck(const toml::table& table, const std::string& path, RuleTestFile::Test& test) {
+    CheckKeys(table, path, {"at", "expr", "sample"});
+    RuleTestFile::ExprCheck check;
+    std::optional<absl::Duration> at = At(table, path);
+    std::optional<ExprPtr> expr = Expression(table, "expr", path, check.expr);
+    bool ok = at.has_value() && expr.has_value();
+    std::vector<const toml::table*> samples = TableArray(table, "sample", path);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string item = Index(Join(path, "sample"), i);
+      CheckKeys(*samples[i], item, {"labels", "value"});
+      RuleTestFile::ExpectedSample sample;
+      std::optional<std::string> text = String(*samples[i], "labels", item);
+      // '' (or no labels at all) is a scalar or a label-less sample.
+      if (text.has_value() && !absl::StripAsciiWhitespace(*text).empty()) {
+        absl::StatusOr<Labels> labels = ParseSeries(*text);
+        if (!labels.ok()) {
+          Fail(*samples[i]->get("labels"), Join(item, "labels"), labels.status().message());
+          ok = false;
+        } else {
+          sample.labels = *std::move(labels);
+        }
+      }
+      if (const toml::node* value = Field(*samples[i], "value", item, /*required=*/true)) {
+        if (const toml::value<double>* f = value->as_floating_point()) {
+          sample.value = f->get();
+        } else if (const toml::value<int64_t>* n = value->as_integer()) {
+          sample.value = static_cast<double>(n->get());
+        } else {
+          Fail(*value, Join(item, "value"),
+               absl::StrCat("expected a number (nan and inf included), got ",
+                            TypeName(value->type())));
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      check.samples.push_back(std::move(sample));
+    }
+    if (!ok) return;
+    check.at = *at;
+    check.parsed_expr = *expr;
+    test.exprs.push_back(std::move(check));
+  }
+
+  RuleTestFile file_;
 };
 
 }  // namespace
@@ -826,6 +1194,27 @@ absl::StatusOr<Config> LoadConfigString(absl::string_view toml, const std::strin
   return Loader(toml, path).Load();
 }
 
+absl::StatusOr<RuleTestFile> LoadRuleTestFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return absl::NotFoundError(absl::StrCat("test file \"", path, "\" not found"));
+    }
+    return absl::PermissionDeniedError(absl::StrCat("cannot read test file \"", path, "\""));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::UnavailableError(absl::StrCat("error while reading test file \"", path, "\""));
+  }
+  return LoadRuleTestString(text.str(), path);
+}
+
+absl::StatusOr<RuleTestFile> LoadRuleTestString(absl::string_view toml, const std::string& path) {
+  return TestFileLoader(toml, path).Load();
+}
+
 AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule) {
   AlertingRuleOptions options;
   options.name = rule.name;
@@ -833,7 +1222,18 @@ AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule) {
   options.severity = rule.severity;
   options.expr = rule.parsed_expr;
   options.for_duration = rule.for_duration;
+  options.keep_firing_for = rule.keep_firing_for;
   options.summary_template = rule.summary;
+  options.labels = rule.labels;
+  options.annotations = rule.annotations;
+  return options;
+}
+
+RecordingRuleOptions RecordingOptionsFor(const RecordConfig& record) {
+  RecordingRuleOptions options;
+  options.record = record.record;
+  options.expr = record.parsed_expr;
+  options.labels = record.labels;
   return options;
 }
 

@@ -1,7 +1,8 @@
 // Config is klaxon's typed configuration, loaded from TOML. Loading validates
 // everything (types, units, unknown keys, cross-references, rule expressions)
 // and names the file:line:column and key of each error; klaxon refuses to start
-// on any. A loaded Config is an immutable value.
+// on any. A loaded Config is an immutable value. `klaxon test` files load here
+// too, with the same error form.
 #ifndef KLAXON_DETECTOR_CONFIG_H_
 #define KLAXON_DETECTOR_CONFIG_H_
 
@@ -9,13 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "exporters/sink.h"
 #include "probes/http_probe.h"
 #include "rules/alerting_rule.h"
 #include "rules/expr.h"
+#include "rules/recording_rule.h"
+#include "rules/rule_test_runner.h"
 
 namespace klaxon {
 
@@ -44,11 +47,27 @@ struct RuleConfig {
   std::string expr;
   ExprPtr parsed_expr;  // `expr` parsed once at load; set whenever loading succeeded
   absl::Duration for_duration = absl::ZeroDuration();  // `for`. Default: 0s.
-  std::string summary;  // template: {{ $labels.x }}, {{ $value }}
+  // Default: 0s. A firing alert whose condition cleared keeps firing this long.
+  absl::Duration keep_firing_for = absl::ZeroDuration();
+  // Template: {{ $labels.x }}, {{ $value | humanize }}. The "summary"
+  // annotation; `annotations.summary` in the file lands here too.
+  std::string summary;
+  std::vector<Label> labels;       // extra alert labels (values are templates), file order
+  std::vector<Label> annotations;  // templates, file order; never "summary"
 };
 
 // The alerting-rule settings of one [[rule]], for the engine and `klaxon test`.
 AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule);
+
+struct RecordConfig {
+  std::string record;  // the output metric name
+  std::string expr;
+  ExprPtr parsed_expr;        // `expr` parsed once at load; set whenever loading succeeded
+  std::vector<Label> labels;  // set on every output sample (static text), file order
+};
+
+// The recording-rule settings of one [[record]].
+RecordingRuleOptions RecordingOptionsFor(const RecordConfig& record);
 
 struct Config {
   std::string path;  // the file it came from, for messages
@@ -56,6 +75,7 @@ struct Config {
   std::vector<ServiceConfig> services;
   std::vector<HttpProbeOptions> http_probes;
   std::vector<RuleConfig> rules;
+  std::vector<RecordConfig> records;
   std::vector<SinkOptions> sinks;
 
   const ServiceConfig* FindService(absl::string_view name) const;
@@ -67,6 +87,13 @@ struct Config {
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 // `path` is used in messages and to resolve relative paths.
 absl::StatusOr<Config> LoadConfigString(absl::string_view toml, const std::string& path);
+
+// A `klaxon test` file (rule unit tests, see README), with the same error
+// form as a config: kInvalidArgument listing every problem as
+// "FILE:LINE:COLUMN: KEY: what is wrong". The rule files it names are not
+// loaded here; their paths are resolved against the test file's folder.
+absl::StatusOr<RuleTestFile> LoadRuleTestFile(const std::string& path);
+absl::StatusOr<RuleTestFile> LoadRuleTestString(absl::string_view toml, const std::string& path);
 
 }  // namespace klaxon
 

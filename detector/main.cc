@@ -1,4 +1,4 @@
-// klaxon's command line: run the daemon, check a config, run the demo.
+// klaxon's command line: run the daemon, check a config, test rules, run the demo.
 #include <pthread.h>
 #include <signal.h>
 
@@ -9,12 +9,14 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "detector/clock.h"
 #include "detector/config.h"
 #include "detector/daemon.h"
 #include "detector/demo.h"
 #include "detector/duration.h"
 #include "detector/version.h"
+#include "rules/rule_test_runner.h"
 
 namespace {
 
@@ -23,6 +25,9 @@ constexpr char kUsage[] = R"(klaxon: notices outages, opens tickets, keeps SLA c
 Usage:
   klaxon run   --config FILE    run the daemon until SIGTERM or SIGINT
   klaxon check --config FILE    validate a config; exit 1 with every error
+  klaxon test  FILE...          run rule unit tests (promtool-style, TOML);
+                                exit 0 all pass, 1 a test failed, 2 a file
+                                could not be read or has an error
   klaxon demo  [--config FILE]  the demo: a local service that fails on a
                                 schedule, a local ticketing receiver, klaxon
                                 (default config: examples/demo.toml)
@@ -38,6 +43,7 @@ struct Args {
   std::string command;
   std::string config;
   std::string duration;
+  std::vector<std::string> files;  // `test` only
 };
 
 bool Parse(int argc, char** argv, Args& args, std::string& error) {
@@ -67,6 +73,8 @@ bool Parse(int argc, char** argv, Args& args, std::string& error) {
       if (!value(args.duration)) return false;
     } else if (!w.empty() && w[0] != '-' && args.command.empty()) {
       args.command = w;
+    } else if (!w.empty() && w[0] != '-' && args.command == "test") {
+      args.files.push_back(w);
     } else {
       error = absl::StrCat("unknown argument \"", w, "\"");
       return false;
@@ -103,6 +111,61 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// `klaxon test FILE...`: loads each test file and the rule files it names,
+// runs the tests and prints promtool's report. Exit status: 0 all passed, 1 a
+// test failed, 2 a file could not be read or has an error (nothing of that
+// file ran).
+int RunRuleTestFiles(const std::vector<std::string>& paths) {
+  int files_broken = 0;
+  klaxon::RuleTestResult total;
+  for (const std::string& path : paths) {
+    absl::StatusOr<klaxon::RuleTestFile> file = klaxon::LoadRuleTestFile(path);
+    klaxon::RulesUnderTest rules;
+    std::vector<std::string> errors;
+    if (!file.ok()) {
+      errors.push_back(std::string(file.status().message()));
+    } else {
+      for (const klaxon::RuleTestFile::RuleFile& rule_file : file->rule_files) {
+        absl::StatusOr<klaxon::Config> config = klaxon::LoadConfigFile(rule_file.resolved);
+        if (!config.ok()) {
+          errors.push_back(absl::StrCat(path, ":", rule_file.line, ":", rule_file.column,
+                                        ": rule_files: cannot load \"", rule_file.path,
+                                        "\": ", config.status().message()));
+          continue;
+        }
+        for (const klaxon::RuleConfig& rule : config->rules) {
+          rules.alerting.push_back(klaxon::AlertingOptionsFor(rule));
+        }
+        for (const klaxon::RecordConfig& record : config->records) {
+          rules.recording.push_back(klaxon::RecordingOptionsFor(record));
+        }
+      }
+    }
+    if (!errors.empty()) {
+      ++files_broken;
+      std::printf("Unit Testing: %s\n  ERROR:\n%s\n\n", path.c_str(),
+                  absl::StrJoin(errors, "\n").c_str());
+      continue;
+    }
+    klaxon::RuleTestResult result = klaxon::RunRuleTests(*file, rules);
+    std::fputs(klaxon::FormatRuleTestReport(path, result).c_str(), stdout);
+    std::fputs("\n", stdout);
+    total.tests += result.tests;
+    total.failed_tests += result.failed_tests;
+    total.checks += result.checks;
+    total.failed_checks += result.failed_checks;
+  }
+  std::printf("%d of %d tests passed (%d of %d checks) in %zu file%s",
+              total.tests - total.failed_tests, total.tests, total.checks - total.failed_checks,
+              total.checks, paths.size(), paths.size() == 1 ? "" : "s");
+  if (files_broken > 0)
+    std::printf("; %d file%s with errors", files_broken, files_broken == 1 ? "" : "s");
+  std::printf("\n");
+  std::fflush(stdout);
+  if (files_broken > 0) return 2;
+  return total.failed_tests > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,6 +191,13 @@ int main(int argc, char** argv) {
                 config->services.size(), config->http_probes.size(), config->rules.size(),
                 config->sinks.size());
     return 0;
+  }
+  if (args.command == "test") {
+    if (args.files.empty()) {
+      std::fprintf(stderr, "klaxon: test needs at least one test file\n\n%s", kUsage);
+      return 2;
+    }
+    return RunRuleTestFiles(args.files);
   }
   if (args.command == "run") {
     if (args.config.empty()) return Fail(absl::InvalidArgumentError("run needs --config FILE"));

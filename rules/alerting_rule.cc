@@ -42,11 +42,22 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
   }
 
   // Build the alert label sets first, so that a bad result changes no state.
-  std::vector<std::pair<Labels, const VectorSample*>> active;
+  struct Active {
+    Labels labels;
+    const VectorSample* sample;
+    std::string summary;
+    std::vector<Label> annotations;
+  };
+  std::vector<Active> active;
   active.reserve(vector->size());
   absl::flat_hash_set<Labels> seen;
   for (const VectorSample& sample : *vector) {
+    // Templates see the result's own labels, as Prometheus's $labels.
+    auto render = [&](absl::string_view tmpl) {
+      return RenderTemplate(tmpl, sample.labels, sample.value);
+    };
     Labels labels = sample.labels.WithoutMetricName();
+    for (const Label& label : options_.labels) labels.Set(label.name, render(label.value));
     labels.Set(kAlertNameLabel, options_.name);
     if (!seen.insert(labels).second) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -54,21 +65,29 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
           "\": vector contains metrics with the same labelset after applying alert labels: ",
           labels.ToString()));
     }
-    active.emplace_back(std::move(labels), &sample);
+    Active a{std::move(labels), &sample, render(options_.summary_template), {}};
+    if (!options_.summary_template.empty()) a.annotations.push_back({"summary", a.summary});
+    for (const Label& annotation : options_.annotations) {
+      a.annotations.push_back({annotation.name, render(annotation.value)});
+    }
+    std::sort(a.annotations.begin(), a.annotations.end());
+    active.push_back(std::move(a));
   }
 
   std::vector<AlertTransition> transitions;
-  for (auto& [labels, sample] : active) {
-    auto [it, inserted] = alerts_.try_emplace(labels);
+  for (Active& a : active) {
+    auto [it, inserted] = alerts_.try_emplace(a.labels);
     Alert& alert = it->second;
     if (inserted) {
-      alert.labels = labels;
+      alert.labels = a.labels;
       alert.state = AlertState::kPending;
       alert.active_at = now;
     }
-    alert.value = sample->value;
-    alert.origin = sample->origin;
-    alert.summary = RenderTemplate(options_.summary_template, alert.labels, alert.value);
+    alert.value = a.sample->value;
+    alert.origin = a.sample->origin;
+    alert.summary = std::move(a.summary);
+    alert.annotations = std::move(a.annotations);
+    alert.keep_firing_since.reset();  // the condition is back (or never left)
     if (alert.state == AlertState::kPending && now - alert.active_at >= options_.for_duration) {
       // With `for` = 0 a new alert fires in the evaluation that saw it, and
       // only the firing is reported.
@@ -80,16 +99,23 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
     }
   }
 
-  // Alerts the result no longer holds: a firing one resolves; a pending one is
-  // forgotten without a transition, as Prometheus deletes it (nothing was ever
-  // announced for it beyond kPending, and nothing fired).
+  // Alerts the result no longer holds: a firing one keeps firing for
+  // `keep_firing_for` from the first evaluation that missed it, then resolves;
+  // a pending one is forgotten without a transition, as Prometheus deletes it
+  // (nothing was ever announced for it beyond kPending, and nothing fired).
   for (auto it = alerts_.begin(); it != alerts_.end();) {
+    Alert& alert = it->second;
     if (seen.contains(it->first)) {
       ++it;
       continue;
     }
-    if (it->second.state == AlertState::kFiring) {
-      Alert resolved = std::move(it->second);
+    if (alert.state == AlertState::kFiring) {
+      if (!alert.keep_firing_since.has_value()) alert.keep_firing_since = now;
+      if (now - *alert.keep_firing_since < options_.keep_firing_for) {
+        ++it;
+        continue;
+      }
+      Alert resolved = std::move(alert);
       resolved.state = AlertState::kInactive;
       transitions.push_back({AlertTransition::Kind::kResolved, std::move(resolved), now});
     }
@@ -101,12 +127,21 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
 
 std::vector<AlertTransition> AlertingRule::FireDue(absl::Time now) {
   std::vector<AlertTransition> transitions;
-  for (auto& [labels, alert] : alerts_) {
+  for (auto it = alerts_.begin(); it != alerts_.end();) {
+    Alert& alert = it->second;
     if (alert.state == AlertState::kPending && now - alert.active_at >= options_.for_duration) {
       alert.state = AlertState::kFiring;
       alert.fired_at = now;
       transitions.push_back({AlertTransition::Kind::kFiring, alert, now});
+    } else if (alert.keep_firing_since.has_value() &&
+               now - *alert.keep_firing_since >= options_.keep_firing_for) {
+      Alert resolved = std::move(alert);
+      resolved.state = AlertState::kInactive;
+      transitions.push_back({AlertTransition::Kind::kResolved, std::move(resolved), now});
+      alerts_.erase(it++);
+      continue;
     }
+    ++it;
   }
   SortByLabels(transitions);
   return transitions;
@@ -115,8 +150,14 @@ std::vector<AlertTransition> AlertingRule::FireDue(absl::Time now) {
 std::optional<absl::Time> AlertingRule::NextDeadline() const {
   std::optional<absl::Time> next;
   for (const auto& [labels, alert] : alerts_) {
-    if (alert.state != AlertState::kPending) continue;
-    const absl::Time due = alert.active_at + options_.for_duration;
+    absl::Time due;
+    if (alert.state == AlertState::kPending) {
+      due = alert.active_at + options_.for_duration;
+    } else if (alert.keep_firing_since.has_value()) {
+      due = *alert.keep_firing_since + options_.keep_firing_for;
+    } else {
+      continue;
+    }
     if (!next.has_value() || due < *next) next = due;
   }
   return next;

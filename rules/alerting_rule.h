@@ -1,7 +1,8 @@
 // AlertingRule turns the results of one rule's expression into alert states:
-// inactive -> pending -> firing -> inactive, as a Prometheus alerting rule, with
-// `for` measured from the first evaluation that saw the condition. The engine
-// owns each rule and calls it from its one thread (thread-compatible).
+// inactive -> pending -> firing -> (keep firing) -> inactive, as a Prometheus
+// 2.42 alerting rule, with `for` measured from the first evaluation that saw the
+// condition. The engine owns each rule and calls it from its one thread
+// (thread-compatible).
 #ifndef KLAXON_RULES_ALERTING_RULE_H_
 #define KLAXON_RULES_ALERTING_RULE_H_
 
@@ -10,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "detector/labels.h"
 #include "detector/sample.h"
@@ -28,19 +29,36 @@ struct AlertingRuleOptions {
   std::string severity;
   ExprPtr expr;
   absl::Duration for_duration = absl::ZeroDuration();  // Default: 0, fire at once.
-  std::string summary_template;  // "{{ $labels.probe }} is down ({{ $value }})"
+  // Default: 0. How long a firing alert whose condition cleared keeps firing;
+  // if the condition returns meanwhile it simply stays firing (Prometheus 2.42).
+  absl::Duration keep_firing_for = absl::ZeroDuration();
+  // The "summary" annotation: "{{ $labels.probe }} is down ({{ $value }})".
+  // Empty: no summary annotation.
+  std::string summary_template;
+  // Extra alert labels, each value a template. They override the expression's
+  // labels (an empty result removes the label); `alertname` is always the rule
+  // name. Part of the alert's identity, as in Prometheus.
+  std::vector<Label> labels;
+  // Annotations other than "summary", each value a template.
+  std::vector<Label> annotations;
 };
 
 enum class AlertState { kInactive, kPending, kFiring };
 
 struct Alert {
-  Labels labels;  // the result's labels less __name__, plus alertname
+  Labels labels;  // the result's labels less __name__, plus the rule's labels and alertname
   AlertState state = AlertState::kInactive;
   absl::Time active_at;  // first evaluation that saw the condition
   absl::Time fired_at;   // when it became firing; unset before
-  double value = 0;      // the latest evaluated value
+  // Set while a firing alert is kept firing after its condition cleared: the
+  // first evaluation that no longer saw the condition.
+  std::optional<absl::Time> keep_firing_since;
+  double value = 0;                // the latest evaluated value
   std::optional<SeriesId> origin;  // see VectorSample::origin
-  std::string summary;   // the template rendered with the latest labels and value
+  std::string summary;             // the summary template rendered with the latest labels and value
+  // Every annotation ("summary" included when the rule has one), by name,
+  // rendered at the latest evaluation that saw the condition.
+  std::vector<Label> annotations;
 };
 
 struct AlertTransition {
@@ -61,10 +79,12 @@ class AlertingRule {
   // stable order (by labels). A scalar result is an error.
   absl::StatusOr<std::vector<AlertTransition>> Evaluate(const SeriesReader& reader, absl::Time now,
                                                         const EvalOptions& options = {});
-  // Fires pending alerts whose `for` has run out by `now`, without evaluating:
-  // the engine's timer calls this so that firing never waits for a sample.
+  // Fires pending alerts whose `for` has run out by `now`, and resolves alerts
+  // whose `keep_firing_for` has run out, without evaluating: the engine's timer
+  // calls this so that neither waits for a sample.
   std::vector<AlertTransition> FireDue(absl::Time now);
-  // The earliest instant a pending alert becomes due, if any is pending.
+  // The earliest instant a pending alert becomes due or a kept-firing alert
+  // resolves, if any.
   std::optional<absl::Time> NextDeadline() const;
 
   const AlertingRuleOptions& options() const { return options_; }
@@ -75,10 +95,21 @@ class AlertingRule {
   absl::flat_hash_map<Labels, Alert> alerts_;  // pending and firing only
 };
 
-// Renders `{{ $labels.name }}`, `{{ $value }}` and `{{ $labels }}`-free text.
-// Unknown labels render as "". Whitespace inside the braces is optional.
+// Alert templates (labels and annotations), Prometheus's Go-template subset:
+//   {{ $labels.NAME }} {{ $value }} {{ $labels }} (also .Labels.NAME, .Value)
+//   functions humanize, humanize1024, humanizePercentage, humanizeDuration,
+//   humanizeTimestamp, printf, toUpper, toLower, title; pipes `|`;
+//   "strings", numbers, ( pipelines ); {{- -}} trimming; {{/* comments */}}.
+// Each function behaves as in Prometheus's template package (toUpper, toLower
+// and title change ASCII letters only). `labels` are the expression result's
+// labels (with __name__ if it has one), as Prometheus's $labels.
+// Unknown labels render as "". A template CheckTemplate rejects, or a label
+// value that does not parse where a number is needed, renders as
+// "<error expanding template: ...>", as in Prometheus.
 std::string RenderTemplate(absl::string_view tmpl, const Labels& labels, double value);
-// kInvalidArgument naming the 1-based column of the first bad `{{ ... }}`.
+// kInvalidArgument naming where the first problem is, "column C: ..." or, past
+// the first line, "line L, column C: ..." (1-based; columns count characters):
+// syntax, unknown variables and functions, wrong argument counts or types.
 absl::Status CheckTemplate(absl::string_view tmpl);
 
 }  // namespace klaxon

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rules/expr.h"
+#include "rules/internal/eval_testing.h"
 #include "rules/internal/format.h"
 #include "rules/internal/testing_series_reader.h"
 
@@ -23,51 +24,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-constexpr int64_t kNow = 1'700'000'000'000;  // ms
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-class EvaluatorTest : public ::testing::Test {
- protected:
-  absl::StatusOr<EvalResult> Eval(absl::string_view text, const EvalOptions& options = {}) {
-    absl::StatusOr<ExprPtr> expr = ParseExpr(text);
-    if (!expr.ok()) return expr.status();
-    return Evaluate(**expr, reader_, kNow, options);
-  }
-
-  double EvalScalar(absl::string_view text) {
-    absl::StatusOr<EvalResult> r = Eval(text);
-    EXPECT_TRUE(r.ok()) << text << ": " << r.status();
-    if (!r.ok()) return -12345;
-    EXPECT_TRUE(std::holds_alternative<Scalar>(*r)) << text;
-    if (!std::holds_alternative<Scalar>(*r)) return -12345;
-    return std::get<Scalar>(*r).value;
-  }
-
-  InstantVector EvalVector(absl::string_view text, const EvalOptions& options = {}) {
-    absl::StatusOr<EvalResult> r = Eval(text, options);
-    EXPECT_TRUE(r.ok()) << text << ": " << r.status();
-    if (!r.ok()) return {};
-    EXPECT_TRUE(std::holds_alternative<InstantVector>(*r)) << text;
-    if (!std::holds_alternative<InstantVector>(*r)) return {};
-    return std::get<InstantVector>(*r);
-  }
-
-  // "labels=value" per sample, for compact assertions.
-  std::vector<std::string> Rows(const InstantVector& v) {
-    std::vector<std::string> out;
-    for (const VectorSample& s : v)
-      out.push_back(absl::StrCat(s.labels.ToString(), "=", rules_internal::FormatFloat(s.value)));
-    return out;
-  }
-
-  SeriesId Add(absl::string_view series, double value, int64_t age_ms = 0) {
-    return reader_.Add(ParseSeries(series).value(), kNow - age_ms, value);
-  }
-
-  rules_internal::TestingSeriesReader reader_;
-};
+class EvaluatorTest : public rules_internal::EvalTestBase {};
 
 TEST_F(EvaluatorTest, NumberIsScalar) {
   EXPECT_EQ(EvalScalar("42"), 42);
@@ -114,7 +73,7 @@ TEST_F(EvaluatorTest, ScalarComparisonsReturnZeroOrOne) {
 TEST_F(EvaluatorTest, ScalarComparisonWithoutBoolIsRefused) {
   // A tree built without the parser gets the same answer as the parser gives.
   auto one = std::make_shared<const Expr>(Expr{NumberLiteral{1}, {}});
-  Expr compare{BinaryExpr{BinaryOp::kEq, one, one, false}, {}};
+  Expr compare{BinaryExpr{BinaryOp::kEq, one, one, false, VectorMatching{}}, {}};
   absl::StatusOr<EvalResult> r = Evaluate(compare, reader_, kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -296,6 +255,292 @@ TEST_F(EvaluatorTest, NaNInVectorComparisons) {
   EXPECT_THAT(EvalVector("x == y"), IsEmpty());
   EXPECT_THAT(Rows(EvalVector("x == bool y")), ElementsAre(R"({job="a"}=0)"));
   EXPECT_THAT(Rows(EvalVector("x != y")), ElementsAre(R"(x{job="a"}=NaN)"));
+}
+
+TEST_F(EvaluatorTest, InstantLookbackWindowIsClosed) {
+  Add(R"(m{at="edge"})", 1, 5 * kMinute);      // exactly t - 5m: in
+  Add(R"(m{at="past"})", 2, 5 * kMinute + 1);  // 1ms older: out
+  Add(R"(m{at="now"})", 3, 0);                 // exactly t: in
+  Add(R"(m{at="future"})", 4, -1);             // after t: not seen
+  EXPECT_THAT(Rows(EvalVector("m")), ElementsAre(R"(m{at="edge"}=1)", R"(m{at="now"}=3)"));
+}
+
+TEST_F(EvaluatorTest, OffsetMovesTheWindowBack) {
+  const SeriesId id = AddSamples("m", {{30, 1}, {90, 2}, {400, 3}});
+  // [t-1m-5m, t-1m]: the newest at or before t-1m is the one 90s old.
+  const InstantVector v = EvalVector("m offset 1m");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].value, 2);
+  EXPECT_EQ(v[0].origin, id);  // an offset selector is still a source
+  EXPECT_EQ(Only("m offset 2m"), 3);
+  EXPECT_THAT(EvalVector("m offset 7m"), IsEmpty());  // 400s is older than 7m - 5m... at 2m
+  EXPECT_EQ(Only("timestamp(m offset 1m)"), static_cast<double>(kNow - 90 * kSecond) / 1000);
+}
+
+TEST_F(EvaluatorTest, NegativeOffsetReadsLaterSamples) {
+  AddSamples("m", {{0, 1}, {-60, 2}, {-120, 3}});
+  EXPECT_EQ(Only("m"), 1);
+  EXPECT_EQ(Only("m offset -1m"), 2);
+  EXPECT_EQ(Only("m offset -90s"), 2);
+  EXPECT_EQ(Only("sum_over_time(m[1m] offset -2m)"), 5);
+}
+
+TEST_F(EvaluatorTest, RangeWindowIsClosedAtBothEnds) {
+  AddSamples("m", {{300.001, 1000}, {300, 1}, {200, 2}, {100, 4}, {0, 8}, {-0.001, 1000}});
+  EXPECT_EQ(Only("count_over_time(m[5m])"), 4);
+  EXPECT_EQ(Only("sum_over_time(m[5m])"), 15);
+  // The offset shifts both ends: [t-6m40s, t-1m40s].
+  EXPECT_EQ(Only("sum_over_time(m[5m] offset 100s)"), 1000 + 1 + 2 + 4);
+  EXPECT_THAT(EvalVector("count_over_time(m[1m] offset 1h)"), IsEmpty());
+}
+
+TEST_F(EvaluatorTest, StaleMarkersEndASeries) {
+  Add("gone", 1, 60 * kSecond);
+  Add("gone", StaleNaN(), 30 * kSecond);
+  Add("kept", 1, 60 * kSecond);
+  EXPECT_THAT(Rows(EvalVector(R"({__name__=~"gone|kept"})")), ElementsAre("kept=1"));
+  // In a range the marker is skipped, the samples before it still count.
+  EXPECT_EQ(Only("count_over_time(gone[5m])"), 1);
+}
+
+TEST_F(EvaluatorTest, BinaryPrecedenceAcrossOperatorKinds) {
+  Add(R"(a{x="1"})", 1);
+  Add(R"(a{x="2"})", 2);
+  Add(R"(b{x="2"})", 5);
+  EXPECT_EQ(EvalScalar("1 + 2 * 3 ^ 2"), 19);
+  EXPECT_EQ(EvalScalar("2 * 3 % 4"), 2);  // left to right at one level
+  EXPECT_EQ(EvalScalar("2 ^ 3 ^ 2 / 2"), 256);
+  EXPECT_EQ(EvalScalar("1 < bool 2 + 3"), 1);  // + before comparison
+  // and binds tighter than or: a or (b and a{x="1"}) is all of a; read
+  // the other way, (a or b) and a{x="1"} would be a{x="1"} alone.
+  EXPECT_THAT(Rows(EvalVector(R"(a or b and a{x="1"})")),
+              ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)"));
+  EXPECT_THAT(Rows(EvalVector("(a or b) and b")), ElementsAre(R"(a{x="2"}=2)"));
+  EXPECT_THAT(Rows(EvalVector("a + 1 > 2")), ElementsAre(R"({x="2"}=3)"));
+  EXPECT_EQ(EvalScalar("1 atan2 1 * 4"), std::atan2(1, 1) * 4);
+}
+
+TEST_F(EvaluatorTest, MatchingOnAndIgnoring) {
+  Add(R"(errors{job="a", instance="1", code="500"})", 10);
+  Add(R"(errors{job="b", instance="1", code="500"})", 1);
+  Add(R"(requests{job="a", instance="1"})", 100);
+  Add(R"(requests{job="b", instance="1"})", 1000);
+  EXPECT_THAT(Rows(EvalVector("errors / ignoring(code) requests")),
+              ElementsAre(R"({instance="1", job="a"}=0.1)", R"({instance="1", job="b"}=0.001)"));
+  // on() keeps only the listed labels in a one-to-one result.
+  EXPECT_THAT(Rows(EvalVector("errors / on(job) requests")),
+              ElementsAre(R"({job="a"}=0.1)", R"({job="b"}=0.001)"));
+  // ...even for a filter, which still passes the left value and source.
+  const InstantVector high = EvalVector("errors > on(job, instance) requests * 0.05");
+  ASSERT_EQ(high.size(), 1u);
+  EXPECT_EQ(high[0].labels.ToString(), R"({instance="1", job="a"})");
+  EXPECT_EQ(high[0].value, 10);
+  EXPECT_TRUE(high[0].origin.has_value());
+  // A comparison ignoring a label drops that label from the left sample.
+  EXPECT_THAT(Rows(EvalVector("errors >= ignoring(code) requests / 100")),
+              ElementsAre(R"(errors{instance="1", job="a"}=10)"));
+  EXPECT_THAT(EvalVector("errors / requests"), IsEmpty());  // code differs
+}
+
+TEST_F(EvaluatorTest, GroupLeftAndGroupRight) {
+  Add(R"(errors{job="a", code="500"})", 10);
+  Add(R"(errors{job="a", code="503"})", 20);
+  Add(R"(errors{job="b", code="500"})", 5);
+  Add(R"(requests{job="a"})", 100);
+  Add(R"(info{job="a", team="ops"})", 1);
+  Add(R"(info{job="b", team="dev"})", 2);
+  EXPECT_THAT(Rows(EvalVector("errors / on(job) group_left requests")),
+              ElementsAre(R"({code="500", job="a"}=0.1)", R"({code="503", job="a"}=0.2)"));
+  EXPECT_THAT(Rows(EvalVector("errors / ignoring(code) group_left requests")),
+              ElementsAre(R"({code="500", job="a"}=0.1)", R"({code="503", job="a"}=0.2)"));
+  // group_left(team) copies the label from the "one" side.
+  EXPECT_THAT(Rows(EvalVector("errors * on(job) group_left(team) info")),
+              ElementsAre(R"({code="500", job="a", team="ops"}=10)",
+                          R"({code="500", job="b", team="dev"}=10)",
+                          R"({code="503", job="a", team="ops"}=20)"));
+  // group_right: the right side is the "many" side; values keep their sides.
+  EXPECT_THAT(Rows(EvalVector("requests - on(job) group_right errors")),
+              ElementsAre(R"({code="500", job="a"}=90)", R"({code="503", job="a"}=80)"));
+  EXPECT_THAT(Rows(EvalVector("info * on(job) group_right(team) errors")),
+              ElementsAre(R"({code="500", job="a", team="ops"}=10)",
+                          R"({code="500", job="b", team="dev"}=10)",
+                          R"({code="503", job="a", team="ops"}=20)"));
+  // A group_right filter keeps the right side's labels and the left value, as Prometheus.
+  EXPECT_THAT(
+      Rows(EvalVector("requests > on(job) group_right errors")),
+      ElementsAre(R"(errors{code="500", job="a"}=100)", R"(errors{code="503", job="a"}=100)"));
+  EXPECT_THAT(Rows(EvalVector("errors > bool on(job) group_left requests / 10")),
+              ElementsAre(R"({code="500", job="a"}=0)", R"({code="503", job="a"}=1)"));
+}
+
+TEST_F(EvaluatorTest, MatchingErrors) {
+  Add(R"(errors{job="a", code="500"})", 10);
+  Add(R"(errors{job="a", code="503"})", 20);
+  Add(R"(requests{job="a"})", 100);
+  Add(R"(e1{job="a"})", 1);
+  Add(R"(e2{job="a"})", 2);
+  EXPECT_EQ(EvalError("requests / on(job) errors"),
+            "found duplicate series for the match group {job=\"a\"} on the right hand-side of "
+            "the operation: [{__name__=\"errors\", code=\"503\", job=\"a\"}, {__name__=\"errors\", "
+            "code=\"500\", job=\"a\"}];many-to-many matching not allowed: matching labels must "
+            "be unique on one side");
+  EXPECT_THAT(EvalError("errors / on(job) group_right requests"),
+              HasSubstr("on the left hand-side of the operation"));
+  EXPECT_EQ(EvalError("errors / on(job) requests"),
+            "multiple matches for labels: many-to-one matching must be explicit "
+            "(group_left/group_right)");
+  EXPECT_EQ(EvalError(R"({__name__=~"e1|e2"} / on(job) group_left requests)"),
+            "multiple matches for labels: grouping labels must ensure unique matches");
+  // An empty side short-circuits before any matching error, as in Prometheus.
+  EXPECT_THAT(EvalVector("missing / on(job) errors"), IsEmpty());
+}
+
+TEST_F(EvaluatorTest, SetOperators) {
+  const SeriesId a1 = Add(R"(a{x="1"})", 1);
+  const SeriesId a2 = Add(R"(a{x="2"})", 2);
+  Add(R"(b{x="2"})", 20);
+  const SeriesId b3 = Add(R"(b{x="3"})", 30);
+  const InstantVector both = EvalVector("a and b");
+  EXPECT_THAT(Rows(both), ElementsAre(R"(a{x="2"}=2)"));
+  EXPECT_EQ(both[0].origin, a2);
+  const InstantVector either = EvalVector("a or b");
+  EXPECT_THAT(Rows(either), ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)", R"(b{x="3"}=30)"));
+  EXPECT_EQ(either[0].origin, a1);
+  EXPECT_EQ(either[2].origin, b3);
+  const InstantVector only = EvalVector("a unless b");
+  EXPECT_THAT(Rows(only), ElementsAre(R"(a{x="1"}=1)"));
+  EXPECT_EQ(only[0].origin, a1);
+  // Matching modifiers choose the labels compared.
+  EXPECT_THAT(Rows(EvalVector("a and on() b")), ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)"));
+  EXPECT_THAT(Rows(EvalVector("a or ignoring(x) b")),
+              ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)"));
+  EXPECT_THAT(EvalVector("a unless on(__name__) a"), IsEmpty());
+  EXPECT_THAT(Rows(EvalVector("a unless on(__name__) b")),
+              ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)"));
+  // Empty sides.
+  EXPECT_THAT(EvalVector("a and missing"), IsEmpty());
+  EXPECT_THAT(Rows(EvalVector("missing or b")), ElementsAre(R"(b{x="2"}=20)", R"(b{x="3"}=30)"));
+  EXPECT_THAT(Rows(EvalVector("a unless missing")), ElementsAre(R"(a{x="1"}=1)", R"(a{x="2"}=2)"));
+  // Computed samples have no source.
+  EXPECT_FALSE(EvalVector("a * 2 and b")[0].origin.has_value());
+}
+
+TEST_F(EvaluatorTest, Atan2KeepsTheMetricNameAs242) {
+  Add(R"(y{k="1"})", 1);
+  Add(R"(x{k="1"})", 1);
+  const InstantVector v = EvalVector("y atan2 x");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].labels.ToString(), R"(y{k="1"})");
+  EXPECT_DOUBLE_EQ(v[0].value, M_PI / 4);
+  EXPECT_FALSE(v[0].origin.has_value());
+  EXPECT_DOUBLE_EQ(Only("y atan2 0"), M_PI / 2);
+}
+
+TEST_F(EvaluatorTest, Aggregations) {
+  Add(R"(http{job="a", instance="1"})", 1);
+  Add(R"(http{job="a", instance="2"})", 3);
+  Add(R"(http{job="b", instance="1"})", 5);
+  Add(R"(http{job="b", instance="2"})", 7);
+  EXPECT_THAT(Rows(EvalVector("sum(http)")), ElementsAre("{}=16"));
+  EXPECT_THAT(Rows(EvalVector("sum by (job) (http)")),
+              ElementsAre(R"({job="a"}=4)", R"({job="b"}=12)"));
+  EXPECT_THAT(Rows(EvalVector("sum(http) by (job)")),
+              ElementsAre(R"({job="a"}=4)", R"({job="b"}=12)"));
+  EXPECT_THAT(Rows(EvalVector("sum without (instance) (http)")),
+              ElementsAre(R"({job="a"}=4)", R"({job="b"}=12)"));
+  EXPECT_THAT(Rows(EvalVector("sum by (__name__) (http)")), ElementsAre("http=16"));
+  EXPECT_THAT(Rows(EvalVector("sum by (nothere) (http)")), ElementsAre("{}=16"));
+  EXPECT_THAT(Rows(EvalVector("avg by (job) (http)")),
+              ElementsAre(R"({job="a"}=2)", R"({job="b"}=6)"));
+  EXPECT_THAT(Rows(EvalVector("min by (job) (http)")),
+              ElementsAre(R"({job="a"}=1)", R"({job="b"}=5)"));
+  EXPECT_THAT(Rows(EvalVector("max by (job) (http)")),
+              ElementsAre(R"({job="a"}=3)", R"({job="b"}=7)"));
+  EXPECT_THAT(Rows(EvalVector("count by (instance) (http)")),
+              ElementsAre(R"({instance="1"}=2)", R"({instance="2"}=2)"));
+  EXPECT_THAT(Rows(EvalVector("group by (job) (http)")),
+              ElementsAre(R"({job="a"}=1)", R"({job="b"}=1)"));
+  // Population deviation: a's values 1 and 3 around 2.
+  EXPECT_THAT(Rows(EvalVector("stddev by (job) (http)")),
+              ElementsAre(R"({job="a"}=1)", R"({job="b"}=1)"));
+  EXPECT_THAT(Rows(EvalVector("stdvar(http)")), ElementsAre("{}=5"));  // (9+1+1+9)/4
+  // Rank 0.5 * 3 = 1.5: halfway between 3 and 5.
+  EXPECT_THAT(Rows(EvalVector("quantile(0.5, http)")), ElementsAre("{}=4"));
+  EXPECT_THAT(Rows(EvalVector("quantile by (job) (0.25, http)")),
+              ElementsAre(R"({job="a"}=1.5)", R"({job="b"}=5.5)"));
+  EXPECT_THAT(Rows(EvalVector("quantile(2, http)")), ElementsAre("{}=+Inf"));
+  EXPECT_THAT(Rows(EvalVector("quantile(-1, http)")), ElementsAre("{}=-Inf"));
+  EXPECT_THAT(EvalVector("sum(missing)"), IsEmpty());
+  // The parameter may be any scalar expression.
+  EXPECT_THAT(Rows(EvalVector("quantile(scalar(http{job=\"a\", instance=\"1\"}) / 2, http)")),
+              ElementsAre("{}=4"));
+}
+
+TEST_F(EvaluatorTest, TopkAndBottomkPassSamplesThrough) {
+  const SeriesId a1 = Add(R"(http{job="a", instance="1"})", 1);
+  Add(R"(http{job="a", instance="2"})", 3);
+  Add(R"(http{job="b", instance="1"})", 5);
+  const SeriesId b2 = Add(R"(http{job="b", instance="2"})", 7);
+  const InstantVector top = EvalVector("topk(1, http)");
+  EXPECT_THAT(Rows(top), ElementsAre(R"(http{instance="2", job="b"}=7)"));
+  EXPECT_EQ(top[0].origin, b2);
+  EXPECT_THAT(Rows(EvalVector("topk(3, http)")),
+              ElementsAre(R"(http{instance="2", job="b"}=7)", R"(http{instance="1", job="b"}=5)",
+                          R"(http{instance="2", job="a"}=3)"));
+  EXPECT_THAT(Rows(EvalVector("topk by (job) (1, http)")),
+              ElementsAre(R"(http{instance="2", job="a"}=3)", R"(http{instance="2", job="b"}=7)"));
+  const InstantVector bottom = EvalVector("bottomk(2, http)");
+  EXPECT_THAT(Rows(bottom),
+              ElementsAre(R"(http{instance="1", job="a"}=1)", R"(http{instance="2", job="a"}=3)"));
+  EXPECT_EQ(bottom[0].origin, a1);
+  EXPECT_THAT(Rows(EvalVector("bottomk without (instance) (1, http)")),
+              ElementsAre(R"(http{instance="1", job="a"}=1)", R"(http{instance="1", job="b"}=5)"));
+  EXPECT_EQ(EvalVector("topk(10, http)").size(), 4u);
+  EXPECT_THAT(EvalVector("topk(0, http)"), IsEmpty());
+  EXPECT_THAT(EvalVector("topk(0.9, http)"), IsEmpty());  // truncated to 0
+  EXPECT_EQ(EvalVector("topk(2.9, http)").size(), 2u);
+  EXPECT_EQ(EvalError("topk(NaN, http)"), "Scalar value NaN overflows int64");
+  EXPECT_EQ(EvalError("bottomk(1e19, http)"), "Scalar value 1e+19 overflows int64");
+}
+
+TEST_F(EvaluatorTest, CountValues) {
+  Add(R"(version{instance="1", job="a"})", 1);
+  Add(R"(version{instance="2", job="a"})", 1);
+  Add(R"(version{instance="3", job="b"})", 1e6);
+  Add(R"(version{instance="4", job="b"})", 0.25);
+  // Values are written as strconv.FormatFloat(v, 'f', -1, 64): no exponent.
+  EXPECT_THAT(Rows(EvalVector(R"(count_values("v", version))")),
+              ElementsAre(R"({v="1"}=2)", R"({v="1000000"}=1)", R"({v="0.25"}=1)"));
+  EXPECT_THAT(Rows(EvalVector(R"(count_values by (job) ("v", version))")),
+              ElementsAre(R"({job="a", v="1"}=2)", R"({job="b", v="1000000"}=1)",
+                          R"({job="b", v="0.25"}=1)"));
+  EXPECT_THAT(Rows(EvalVector(R"(count_values without (instance) ("job", version))")),
+              ElementsAre(R"({job="1"}=2)", R"({job="1000000"}=1)", R"({job="0.25"}=1)"));
+}
+
+TEST_F(EvaluatorTest, AggregationNaNAndInfAsPrometheus) {
+  Add(R"(m{i="1"})", std::nan(""));
+  Add(R"(m{i="2"})", 2);
+  Add(R"(m{i="3"})", 1);
+  Add(R"(infs{i="1"})", kInf);
+  Add(R"(infs{i="2"})", 1);
+  Add(R"(infs{i="3"})", -kInf);
+  // A NaN first is replaced by any later value; a later NaN is ignored.
+  EXPECT_EQ(Only("max(m)"), 2);
+  EXPECT_EQ(Only("min(m)"), 1);
+  EXPECT_TRUE(std::isnan(Only("sum(m)")));
+  EXPECT_TRUE(std::isnan(Only("avg(m)")));
+  // The heap counts NaN as the smallest value.
+  EXPECT_THAT(Rows(EvalVector("topk(1, m)")), ElementsAre(R"(m{i="2"}=2)"));
+  EXPECT_THAT(Rows(EvalVector("bottomk(1, m)")), ElementsAre(R"(m{i="3"}=1)"));
+  EXPECT_EQ(Only(R"(avg(infs{i=~"1|2"}))"), kInf);  // Inf stays Inf
+  EXPECT_TRUE(std::isnan(Only("avg(infs)")));       // Inf and -Inf: NaN
+}
+
+TEST_F(EvaluatorTest, TopLevelStringsAndRangesAreErrors) {
+  Add("m", 1);
+  EXPECT_THAT(EvalError("\"text\""), HasSubstr("evaluates to a string"));
+  EXPECT_THAT(EvalError("m[5m]"), HasSubstr("range vector cannot be a result"));
 }
 
 }  // namespace

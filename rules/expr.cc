@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -17,8 +18,13 @@
 #include "absl/strings/charconv.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "detector/duration.h"
+#include "re2/re2.h"
 #include "rules/internal/format.h"
+#include "rules/internal/functions.h"
 
 namespace klaxon {
 namespace {
@@ -535,52 +541,65 @@ class Lexer {
 };
 
 // ---------------------------------------------------------------------------
+// Durations: Prometheus's model.ParseDuration, units largest first, each once.
+
+absl::StatusOr<absl::Duration> DurationValue(absl::string_view text) {
+  static constexpr struct {
+    absl::string_view unit;
+    int64_t ms;
+  } kUnits[] = {{"y", int64_t{365} * 24 * 3600 * 1000},
+                {"w", int64_t{7} * 24 * 3600 * 1000},
+                {"d", int64_t{24} * 3600 * 1000},
+                {"h", int64_t{3600} * 1000},
+                {"m", int64_t{60} * 1000},
+                {"s", 1000},
+                {"ms", 1}};
+  const auto invalid = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("not a valid duration string: \"", text, "\""));
+  };
+  // Go's time.Duration holds nanoseconds in an int64: about 292 years.
+  constexpr int64_t kMaxMs = INT64_MAX / 1000000;
+  int64_t total_ms = 0;
+  size_t next_unit = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t digits = i;
+    while (i < text.size() && IsDigit(text[i])) ++i;
+    if (i == digits) return invalid();
+    const absl::string_view number = text.substr(digits, i - digits);
+    size_t unit_end = i;
+    while (unit_end < text.size() && !IsDigit(text[unit_end])) ++unit_end;
+    const absl::string_view unit = text.substr(i, unit_end - i);
+    size_t u = next_unit;
+    while (u < std::size(kUnits) && kUnits[u].unit != unit) ++u;
+    if (u == std::size(kUnits)) return invalid();
+    next_unit = u + 1;
+    i = unit_end;
+    int64_t n = 0;
+    for (char c : number) {
+      if (n > (kMaxMs - (c - '0')) / 10) return absl::InvalidArgumentError("duration out of range");
+      n = n * 10 + (c - '0');
+    }
+    if (n > (kMaxMs - total_ms) / kUnits[u].ms) {
+      return absl::InvalidArgumentError("duration out of range");
+    }
+    total_ms += n * kUnits[u].ms;
+  }
+  if (total_ms == 0) return absl::InvalidArgumentError("duration must be greater than 0");
+  return absl::Milliseconds(total_ms);
+}
+
+// ---------------------------------------------------------------------------
 // Parser: precedence climbing (a Pratt loop) over the token stream.
 //
-// PromQL's binary precedence, loosest first. Levels 1 (or) and 2 (and, unless)
-// are reserved for the set operators; atan2 will join '*' at level 5.
+// PromQL's binary precedence, loosest first.
+constexpr int kOrPrecedence = 1;
+constexpr int kAndPrecedence = 2;  // and, unless
 constexpr int kComparisonPrecedence = 3;
 constexpr int kAddPrecedence = 4;
-constexpr int kMulPrecedence = 5;
+constexpr int kMulPrecedence = 5;  // also atan2
 constexpr int kPowPrecedence = 6;
 constexpr int kAtomPrecedence = 100;
-
-struct OperatorInfo {
-  BinaryOp op;
-  int precedence;
-  bool right_assoc;
-};
-
-std::optional<OperatorInfo> BinaryOperatorOf(Tok kind) {
-  switch (kind) {
-    case Tok::kEqlC:
-      return OperatorInfo{BinaryOp::kEq, kComparisonPrecedence, false};
-    case Tok::kNeq:
-      return OperatorInfo{BinaryOp::kNe, kComparisonPrecedence, false};
-    case Tok::kLss:
-      return OperatorInfo{BinaryOp::kLt, kComparisonPrecedence, false};
-    case Tok::kLte:
-      return OperatorInfo{BinaryOp::kLe, kComparisonPrecedence, false};
-    case Tok::kGtr:
-      return OperatorInfo{BinaryOp::kGt, kComparisonPrecedence, false};
-    case Tok::kGte:
-      return OperatorInfo{BinaryOp::kGe, kComparisonPrecedence, false};
-    case Tok::kAdd:
-      return OperatorInfo{BinaryOp::kAdd, kAddPrecedence, false};
-    case Tok::kSub:
-      return OperatorInfo{BinaryOp::kSub, kAddPrecedence, false};
-    case Tok::kMul:
-      return OperatorInfo{BinaryOp::kMul, kMulPrecedence, false};
-    case Tok::kDiv:
-      return OperatorInfo{BinaryOp::kDiv, kMulPrecedence, false};
-    case Tok::kMod:
-      return OperatorInfo{BinaryOp::kMod, kMulPrecedence, false};
-    case Tok::kPow:
-      return OperatorInfo{BinaryOp::kPow, kPowPrecedence, true};
-    default:
-      return std::nullopt;
-  }
-}
 
 absl::string_view OperatorText(BinaryOp op) {
   switch (op) {
@@ -608,6 +627,14 @@ absl::string_view OperatorText(BinaryOp op) {
       return ">";
     case BinaryOp::kGe:
       return ">=";
+    case BinaryOp::kAtan2:
+      return "atan2";
+    case BinaryOp::kAnd:
+      return "and";
+    case BinaryOp::kOr:
+      return "or";
+    case BinaryOp::kUnless:
+      return "unless";
   }
   return "?";
 }
@@ -615,6 +642,11 @@ absl::string_view OperatorText(BinaryOp op) {
 int PrecedenceOf(BinaryOp op) {
   if (IsComparison(op)) return kComparisonPrecedence;
   switch (op) {
+    case BinaryOp::kOr:
+      return kOrPrecedence;
+    case BinaryOp::kAnd:
+    case BinaryOp::kUnless:
+      return kAndPrecedence;
     case BinaryOp::kAdd:
     case BinaryOp::kSub:
       return kAddPrecedence;
@@ -625,16 +657,31 @@ int PrecedenceOf(BinaryOp op) {
   }
 }
 
-bool IsAggregator(absl::string_view lower) {
-  static constexpr absl::string_view kAggregators[] = {
-      "sum",    "avg",  "count",   "min",          "max",      "group",  "stddev",
-      "stdvar", "topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"};
-  return std::find(std::begin(kAggregators), std::end(kAggregators), lower) !=
-         std::end(kAggregators);
+std::optional<AggregateOp> AggregatorOf(absl::string_view lower) {
+  static constexpr std::pair<absl::string_view, AggregateOp> kAggregators[] = {
+      {"sum", AggregateOp::kSum},
+      {"avg", AggregateOp::kAvg},
+      {"count", AggregateOp::kCount},
+      {"min", AggregateOp::kMin},
+      {"max", AggregateOp::kMax},
+      {"group", AggregateOp::kGroup},
+      {"stddev", AggregateOp::kStddev},
+      {"stdvar", AggregateOp::kStdvar},
+      {"topk", AggregateOp::kTopK},
+      {"bottomk", AggregateOp::kBottomK},
+      {"count_values", AggregateOp::kCountValues},
+      {"quantile", AggregateOp::kQuantile}};
+  for (const auto& [name, op] : kAggregators) {
+    if (name == lower) return op;
+  }
+  return std::nullopt;
 }
 
 // Far beyond any real rule; keeps recursion over trees within the stack.
 constexpr int kMaxDepth = 500;
+
+using Node = std::variant<NumberLiteral, VectorSelector, BinaryExpr, StringLiteral, MatrixSelector,
+                          Call, AggregateExpr>;
 
 class Parser {
  public:
@@ -649,10 +696,18 @@ class Parser {
     absl::StatusOr<ExprPtr> expr = ParseBinary(0);
     if (!expr.ok()) return expr;
     if (Peek().kind != Tok::kEof) return Unexpected(Peek());
+    // As Prometheus, type errors count only once the syntax is right.
+    if (!deferred_.ok()) return deferred_;
     return expr;
   }
 
  private:
+  struct NodeInfo {
+    ValueType type;
+    int depth;
+    size_t begin;  // byte offset where the node's text starts, for errors
+  };
+
   const Token& Peek(size_t ahead = 0) {
     while (lookahead_.size() <= ahead) lookahead_.push_back(lexer_.Next());
     return lookahead_[ahead];
@@ -680,6 +735,12 @@ class Parser {
   absl::Status ErrorAt(size_t offset, absl::string_view what) const {
     const ExprPosition pos = PositionOf(offset);
     return absl::InvalidArgumentError(absl::StrCat(pos.line, ":", pos.column, ": ", what));
+  }
+
+  // A type error: Prometheus reports these only when the text parses, so the
+  // first one is kept until the end.
+  void Defer(size_t offset, absl::string_view what) {
+    if (deferred_.ok()) deferred_ = ErrorAt(offset, what);
   }
 
   absl::string_view TextOf(const Token& tok) const {
@@ -720,55 +781,123 @@ class Parser {
     return tok.kind == Tok::kIdentifier && absl::AsciiStrToLower(TextOf(tok)) == lower_word;
   }
 
-  ExprPtr Make(std::variant<NumberLiteral, VectorSelector, BinaryExpr> node, size_t offset) {
-    return MakeAt(std::move(node), PositionOf(offset));
-  }
-
   // Every node is made here, so that its type and depth are known without
   // walking the tree again: a long chain `1 + 1 + ...` stays linear.
-  ExprPtr MakeAt(std::variant<NumberLiteral, VectorSelector, BinaryExpr> node, ExprPosition pos) {
-    NodeInfo info{std::holds_alternative<NumberLiteral>(node), 1};
-    if (const auto* b = std::get_if<BinaryExpr>(&node)) {
-      const NodeInfo& l = info_.at(b->lhs.get());
-      const NodeInfo& r = info_.at(b->rhs.get());
-      info = NodeInfo{l.scalar && r.scalar, 1 + std::max(l.depth, r.depth)};
+  ExprPtr Make(Node node, size_t offset) {
+    int depth = 1;
+    ValueType type = ValueType::kInstantVector;
+    auto child = [&](const ExprPtr& e) {
+      if (e != nullptr) depth = std::max(depth, 1 + info_.at(e.get()).depth);
+    };
+    if (std::holds_alternative<NumberLiteral>(node)) {
+      type = ValueType::kScalar;
+    } else if (std::holds_alternative<StringLiteral>(node)) {
+      type = ValueType::kString;
+    } else if (std::holds_alternative<MatrixSelector>(node)) {
+      type = ValueType::kRangeVector;
+    } else if (const auto* b = std::get_if<BinaryExpr>(&node)) {
+      child(b->lhs);
+      child(b->rhs);
+      if (TypeOfNode(b->lhs) == ValueType::kScalar && TypeOfNode(b->rhs) == ValueType::kScalar) {
+        type = ValueType::kScalar;
+      }
+    } else if (const auto* c = std::get_if<Call>(&node)) {
+      for (const ExprPtr& arg : c->args) child(arg);
+      if (const rules_internal::FunctionSignature* f =
+              rules_internal::LookupFunction(c->function)) {
+        type = f->return_type;
+      }
+    } else if (const auto* a = std::get_if<AggregateExpr>(&node)) {
+      child(a->param);
+      child(a->expr);
     }
-    ExprPtr e = std::make_shared<const Expr>(Expr{std::move(node), pos});
-    info_[e.get()] = info;
+    ExprPtr e = std::make_shared<const Expr>(Expr{std::move(node), PositionOf(offset)});
+    info_[e.get()] = NodeInfo{type, depth, offset};
     return e;
   }
 
-  bool IsScalar(const ExprPtr& e) const { return info_.at(e.get()).scalar; }
+  ValueType TypeOfNode(const ExprPtr& e) const { return info_.at(e.get()).type; }
+  size_t BeginOf(const ExprPtr& e) const { return info_.at(e.get()).begin; }
 
-  // Constructs that follow an operand in full PromQL and are not in the
-  // language yet get a message saying so rather than a bare "unexpected".
-  absl::Status CheckNotYetSupportedAfterOperand(const Token& tok) const {
+  absl::Status CheckDepth(const ExprPtr& e, size_t offset) const {
+    if (info_.at(e.get()).depth > kMaxDepth) {
+      return ErrorAt(offset, absl::StrCat("expression nests deeper than ", kMaxDepth, " levels"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Prometheus's checkAST message for an operand of the wrong type.
+  void ExpectType(const ExprPtr& e, ValueType want, absl::string_view context) {
+    const ValueType got = TypeOfNode(e);
+    if (got != want) {
+      Defer(BeginOf(e), absl::StrCat("expected type ", ValueTypeName(want), " in ", context,
+                                     ", got ", ValueTypeName(got)));
+    }
+  }
+
+  struct OperatorInfo {
+    BinaryOp op;
+    int precedence;
+    bool right_assoc;
+  };
+
+  std::optional<OperatorInfo> BinaryOperatorOf(const Token& tok) const {
+    switch (tok.kind) {
+      case Tok::kEqlC:
+        return OperatorInfo{BinaryOp::kEq, kComparisonPrecedence, false};
+      case Tok::kNeq:
+        return OperatorInfo{BinaryOp::kNe, kComparisonPrecedence, false};
+      case Tok::kLss:
+        return OperatorInfo{BinaryOp::kLt, kComparisonPrecedence, false};
+      case Tok::kLte:
+        return OperatorInfo{BinaryOp::kLe, kComparisonPrecedence, false};
+      case Tok::kGtr:
+        return OperatorInfo{BinaryOp::kGt, kComparisonPrecedence, false};
+      case Tok::kGte:
+        return OperatorInfo{BinaryOp::kGe, kComparisonPrecedence, false};
+      case Tok::kAdd:
+        return OperatorInfo{BinaryOp::kAdd, kAddPrecedence, false};
+      case Tok::kSub:
+        return OperatorInfo{BinaryOp::kSub, kAddPrecedence, false};
+      case Tok::kMul:
+        return OperatorInfo{BinaryOp::kMul, kMulPrecedence, false};
+      case Tok::kDiv:
+        return OperatorInfo{BinaryOp::kDiv, kMulPrecedence, false};
+      case Tok::kMod:
+        return OperatorInfo{BinaryOp::kMod, kMulPrecedence, false};
+      case Tok::kPow:
+        return OperatorInfo{BinaryOp::kPow, kPowPrecedence, true};
+      case Tok::kIdentifier: {
+        const std::string word = absl::AsciiStrToLower(TextOf(tok));
+        if (word == "and") return OperatorInfo{BinaryOp::kAnd, kAndPrecedence, false};
+        if (word == "unless") return OperatorInfo{BinaryOp::kUnless, kAndPrecedence, false};
+        if (word == "or") return OperatorInfo{BinaryOp::kOr, kOrPrecedence, false};
+        if (word == "atan2") return OperatorInfo{BinaryOp::kAtan2, kMulPrecedence, false};
+        return std::nullopt;
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // Tokens that follow an operand in full PromQL but not in this language, or
+  // that look like a mistake, get a message saying so rather than a bare
+  // "unexpected".
+  absl::Status CheckAfterOperand(const Token& tok) const {
     switch (tok.kind) {
       case Tok::kUnknown:
         return ErrorAt(tok.begin, absl::StrCat("unknown operator \"", TextOf(tok), "\""));
       case Tok::kAssign:
         return ErrorAt(tok.begin, "unknown operator \"=\", use \"==\" to compare");
-      case Tok::kLeftBracket:
-        return ErrorAt(tok.begin, "range selectors are not supported yet");
-      case Tok::kAt:
-        return ErrorAt(tok.begin, "the @ modifier is not supported yet");
-      case Tok::kIdentifier: {
-        const std::string word = absl::AsciiStrToLower(TextOf(tok));
-        if (word == "and" || word == "or" || word == "unless" || word == "atan2") {
-          return ErrorAt(tok.begin, absl::StrCat("operator \"", word, "\" is not supported yet"));
-        }
-        if (word == "offset") return ErrorAt(tok.begin, "the offset modifier is not supported yet");
-        return absl::OkStatus();
-      }
       default:
         return absl::OkStatus();
     }
   }
 
   absl::StatusOr<ExprPtr> ParseBinary(int min_precedence) {
-    // Bounds the recursion (parentheses, unary signs, '^' chains) and the tree
-    // depth, so that hostile input is an error rather than a stack overflow in
-    // the parser, the printer or the evaluator.
+    // Bounds the recursion (parentheses, unary signs, '^' chains, calls) and
+    // the tree depth, so that hostile input is an error rather than a stack
+    // overflow in the parser, the printer or the evaluator.
     if (++recursion_ > kMaxDepth) {
       return ErrorAt(Peek().begin,
                      absl::StrCat("expression nests deeper than ", kMaxDepth, " levels"));
@@ -778,52 +907,129 @@ class Parser {
     return result;
   }
 
+  // `on(...)`, `ignoring(...)`, `(...)` after group_left: label names in parentheses.
+  absl::Status ParseLabelList(std::vector<std::string>& out) {
+    if (Peek().kind != Tok::kLeftParen) return Unexpected(Peek(), "\"(\"");
+    Take();
+    while (true) {
+      if (Peek().kind == Tok::kRightParen) {
+        Take();
+        return absl::OkStatus();
+      }
+      if (Peek().kind != Tok::kIdentifier) return Unexpected(Peek(), "label name");
+      const Token name = Take();
+      const absl::string_view text = TextOf(name);
+      if (const size_t colon = text.find(':'); colon != absl::string_view::npos) {
+        return ErrorAt(name.begin + colon, "unexpected \":\" in label name");
+      }
+      out.emplace_back(text);
+      if (Peek().kind == Tok::kComma) {
+        Take();
+      } else if (Peek().kind != Tok::kRightParen) {
+        return Unexpected(Peek(), "\",\" or \")\"");
+      }
+    }
+  }
+
   absl::StatusOr<ExprPtr> ParseBinaryLoop(int min_precedence) {
     absl::StatusOr<ExprPtr> lhs = ParseUnary();
     if (!lhs.ok()) return lhs;
     while (true) {
-      const std::optional<OperatorInfo> info = BinaryOperatorOf(Peek().kind);
+      const std::optional<OperatorInfo> info = BinaryOperatorOf(Peek());
       if (!info.has_value()) {
-        if (absl::Status s = CheckNotYetSupportedAfterOperand(Peek()); !s.ok()) return s;
+        if (absl::Status s = CheckAfterOperand(Peek()); !s.ok()) return s;
         return lhs;
       }
       if (info->precedence < min_precedence) return lhs;
       const Token op = Take();
-      BinaryExpr binary{info->op, nullptr, nullptr, false};
+      BinaryExpr binary{info->op, nullptr, nullptr, false, VectorMatching{}};
       if (IsWord(Peek(), "bool")) {
-        const Token modifier = Take();
-        if (!IsComparison(info->op)) {
-          return ErrorAt(modifier.begin, "bool modifier can only be used on comparison operators");
-        }
+        Take();
         binary.return_bool = true;
       }
-      for (absl::string_view word : {"on", "ignoring", "group_left", "group_right"}) {
-        if (IsWord(Peek(), word)) {
-          return ErrorAt(Peek().begin,
-                         absl::StrCat("vector matching modifier \"", word,
-                                      "\" is not supported yet; matching is on all labels"));
+      if (IsWord(Peek(), "on") || IsWord(Peek(), "ignoring")) {
+        binary.matching.on = IsWord(Take(), "on");
+        if (absl::Status s = ParseLabelList(binary.matching.labels); !s.ok()) return s;
+        if (IsWord(Peek(), "group_left") || IsWord(Peek(), "group_right")) {
+          binary.matching.card = IsWord(Take(), "group_left") ? MatchCardinality::kManyToOne
+                                                              : MatchCardinality::kOneToMany;
+          // As in Prometheus, a '(' right after group_x is its label list.
+          if (Peek().kind == Tok::kLeftParen) {
+            if (absl::Status s = ParseLabelList(binary.matching.include); !s.ok()) return s;
+          }
         }
+      } else if (IsWord(Peek(), "group_left") || IsWord(Peek(), "group_right")) {
+        const Token group = Take();
+        return ErrorAt(group.begin,
+                       absl::StrCat("unexpected \"", TextOf(group),
+                                    "\", it needs on(...) or ignoring(...) before it"));
       }
       absl::StatusOr<ExprPtr> rhs =
           ParseBinary(info->right_assoc ? info->precedence : info->precedence + 1);
       if (!rhs.ok()) return rhs;
-      if (IsComparison(info->op) && !binary.return_bool && IsScalar(*lhs) && IsScalar(*rhs)) {
-        return ErrorAt(op.begin, "comparisons between scalars must use BOOL modifier");
-      }
-      const ExprPosition start = (*lhs)->position;
+      CheckBinary(binary, *lhs, *rhs, op.begin);
+      const size_t start = BeginOf(*lhs);
       binary.lhs = *std::move(lhs);
       binary.rhs = *std::move(rhs);
-      lhs = MakeAt(std::move(binary), start);
-      if (info_.at(lhs->get()).depth > kMaxDepth) {
-        return ErrorAt(op.begin,
-                       absl::StrCat("expression nests deeper than ", kMaxDepth, " levels"));
+      lhs = Make(std::move(binary), start);
+      if (absl::Status s = CheckDepth(*lhs, op.begin); !s.ok()) return s;
+    }
+  }
+
+  // Prometheus's checkAST for a binary expression; may reset the matching.
+  void CheckBinary(BinaryExpr& b, const ExprPtr& lhs, const ExprPtr& rhs, size_t op_at) {
+    const ValueType lt = TypeOfNode(lhs);
+    const ValueType rt = TypeOfNode(rhs);
+    const size_t start = BeginOf(lhs);
+    if (b.return_bool && !IsComparison(b.op)) {
+      Defer(op_at, "bool modifier can only be used on comparison operators");
+    }
+    if (IsComparison(b.op) && !b.return_bool && lt == ValueType::kScalar &&
+        rt == ValueType::kScalar) {
+      Defer(op_at, "comparisons between scalars must use BOOL modifier");
+    }
+    if (IsSetOperator(b.op) && b.matching.card == MatchCardinality::kOneToOne) {
+      b.matching.card = MatchCardinality::kManyToMany;
+    }
+    if (b.matching.on) {
+      for (const std::string& l : b.matching.labels) {
+        if (std::find(b.matching.include.begin(), b.matching.include.end(), l) !=
+            b.matching.include.end()) {
+          Defer(op_at,
+                absl::StrCat("label \"", l, "\" must not occur in ON and GROUP clause at once"));
+        }
       }
+    }
+    if (lt != ValueType::kScalar && lt != ValueType::kInstantVector) {
+      Defer(start, "binary expression must contain only scalar and instant vector types");
+    }
+    if (rt != ValueType::kScalar && rt != ValueType::kInstantVector) {
+      Defer(BeginOf(rhs), "binary expression must contain only scalar and instant vector types");
+    }
+    if (lt != ValueType::kInstantVector || rt != ValueType::kInstantVector) {
+      if (!b.matching.labels.empty()) {
+        Defer(start, "vector matching only allowed between instant vectors");
+      }
+      b.matching = VectorMatching{};
+    } else if (IsSetOperator(b.op)) {
+      if (b.matching.card == MatchCardinality::kOneToMany ||
+          b.matching.card == MatchCardinality::kManyToOne) {
+        Defer(start,
+              absl::StrCat("no grouping allowed for \"", OperatorText(b.op), "\" operation"));
+      }
+      if (b.matching.card != MatchCardinality::kManyToMany) {
+        Defer(start, "set operations must always be many-to-many");
+      }
+    }
+    if ((lt == ValueType::kScalar || rt == ValueType::kScalar) && IsSetOperator(b.op)) {
+      Defer(start, absl::StrCat("set operator \"", OperatorText(b.op),
+                                "\" not allowed in binary scalar expression"));
     }
   }
 
   absl::StatusOr<ExprPtr> ParseUnary() {
     const Tok kind = Peek().kind;
-    if (kind != Tok::kAdd && kind != Tok::kSub) return ParsePrimary();
+    if (kind != Tok::kAdd && kind != Tok::kSub) return ParsePostfix();
     const Token sign = Take();
     // Unary operators bind like '*' in PromQL: only '^' binds tighter.
     absl::StatusOr<ExprPtr> operand = ParseBinary(kPowPrecedence);
@@ -831,26 +1037,113 @@ class Parser {
     if (const auto* number = std::get_if<NumberLiteral>(&(*operand)->node)) {
       return Make(NumberLiteral{kind == Tok::kSub ? -number->value : number->value}, sign.begin);
     }
+    const ValueType t = TypeOfNode(*operand);
+    if (t != ValueType::kScalar && t != ValueType::kInstantVector) {
+      Defer(sign.begin, absl::StrCat("unary expression only allowed on expressions of type scalar "
+                                     "or instant vector, got \"",
+                                     ValueTypeName(t), "\""));
+    }
     if (kind == Tok::kAdd) return operand;
-    return Make(
-        BinaryExpr{BinaryOp::kMul, Make(NumberLiteral{-1}, sign.begin), *std::move(operand), false},
-        sign.begin);
+    ExprPtr e = Make(BinaryExpr{BinaryOp::kMul, Make(NumberLiteral{-1}, sign.begin),
+                                *std::move(operand), false, VectorMatching{}},
+                     sign.begin);
+    if (absl::Status s = CheckDepth(e, sign.begin); !s.ok()) return s;
+    return e;
   }
 
-  absl::StatusOr<ExprPtr> ParsePrimary() {
+  // A primary with its range and offset, which bind tighter than any operator.
+  absl::StatusOr<ExprPtr> ParsePostfix() {
+    bool parenthesized = false;
+    absl::StatusOr<ExprPtr> operand = ParsePrimary(parenthesized);
+    if (!operand.ok()) return operand;
+    ExprPtr e = *std::move(operand);
+    while (true) {
+      const Token& next = Peek();
+      if (next.kind == Tok::kLeftBracket) {
+        const Token bracket = Take();
+        if (Peek().kind == Tok::kColon)
+          return ErrorAt(bracket.begin, "subqueries are not supported");
+        if (Peek().kind != Tok::kDuration) return Unexpected(Peek(), "duration");
+        const Token duration = Take();
+        if (Peek().kind == Tok::kColon)
+          return ErrorAt(bracket.begin, "subqueries are not supported");
+        if (Peek().kind != Tok::kRightBracket) return Unexpected(Peek(), "\"]\"");
+        Take();
+        absl::StatusOr<absl::Duration> range = DurationValue(TextOf(duration));
+        if (!range.ok()) return ErrorAt(duration.begin, range.status().message());
+        const auto* vs = std::get_if<VectorSelector>(&e->node);
+        if (vs == nullptr || parenthesized) {
+          return ErrorAt(bracket.begin, "ranges only allowed for vector selectors");
+        }
+        if (vs->offset != absl::ZeroDuration()) {
+          return ErrorAt(bracket.begin, "no offset modifiers allowed before range");
+        }
+        e = Make(MatrixSelector{*vs, *range}, BeginOf(e));
+      } else if (IsWord(next, "offset")) {
+        const Token offset = Take();
+        bool negative = false;
+        if (Peek().kind == Tok::kSub) {
+          Take();
+          negative = true;
+        }
+        if (Peek().kind != Tok::kDuration) return Unexpected(Peek(), "duration");
+        const Token duration = Take();
+        absl::StatusOr<absl::Duration> d = DurationValue(TextOf(duration));
+        if (!d.ok()) return ErrorAt(duration.begin, d.status().message());
+        if (negative) *d = -*d;
+        VectorSelector* target = nullptr;
+        VectorSelector vs;
+        MatrixSelector ms;
+        if (const auto* v = std::get_if<VectorSelector>(&e->node); v != nullptr && !parenthesized) {
+          vs = *v;
+          target = &vs;
+        } else if (const auto* m = std::get_if<MatrixSelector>(&e->node);
+                   m != nullptr && !parenthesized) {
+          ms = *m;
+          target = &ms.selector;
+        } else {
+          return ErrorAt(BeginOf(e),
+                         "offset modifier must be preceded by an instant vector selector or range "
+                         "vector selector or a subquery");
+        }
+        if (target->offset != absl::ZeroDuration()) {
+          return ErrorAt(offset.begin, "offset may not be set multiple times");
+        }
+        target->offset = *d;
+        if (target == &vs) {
+          e = Make(std::move(vs), BeginOf(e));
+        } else {
+          e = Make(std::move(ms), BeginOf(e));
+        }
+      } else if (next.kind == Tok::kAt) {
+        return ErrorAt(next.begin, "the @ modifier is not supported");
+      } else {
+        return e;
+      }
+    }
+  }
+
+  absl::StatusOr<ExprPtr> ParsePrimary(bool& parenthesized) {
     const Token& tok = Peek();
     switch (tok.kind) {
       case Tok::kNumber: {
         const Token number = Take();
         return Make(NumberLiteral{number.number}, number.begin);
       }
+      case Tok::kString: {
+        Token str = Take();
+        return Make(StringLiteral{std::move(str.value)}, str.begin);
+      }
       case Tok::kLeftParen: {
-        Take();
+        const Token paren = Take();
         absl::StatusOr<ExprPtr> inner = ParseBinary(0);
         if (!inner.ok()) return inner;
         if (Peek().kind != Tok::kRightParen) return Unexpected(Peek(), "\")\"");
         Take();
-        return inner;
+        parenthesized = true;
+        // The parenthesized expression starts at '(' for positions, as in Prometheus.
+        Node copy = (*inner)->node;
+        return Make(std::move(copy), paren.begin);
       }
       case Tok::kLeftBrace:
         return ParseSelector(std::nullopt);
@@ -867,19 +1160,168 @@ class Parser {
                                               : std::numeric_limits<double>::quiet_NaN()},
                   number.begin);
     }
-    if (Peek(1).kind == Tok::kLeftParen ||
-        (IsAggregator(word) && (IsWord(Peek(1), "by") || IsWord(Peek(1), "without")))) {
-      if (IsAggregator(word)) {
-        return ErrorAt(tok.begin, absl::StrCat("aggregation \"", word, "\" is not supported yet"));
-      }
-      return ErrorAt(tok.begin,
-                     absl::StrCat("function \"", TextOf(tok), "\" is not supported yet"));
+    if (const std::optional<AggregateOp> op = AggregatorOf(word);
+        op.has_value() &&
+        (Peek(1).kind == Tok::kLeftParen || IsWord(Peek(1), "by") || IsWord(Peek(1), "without"))) {
+      return ParseAggregation(*op);
     }
+    if (Peek(1).kind == Tok::kLeftParen) return ParseCall();
     if (word == "bool" || word == "on" || word == "ignoring" || word == "group_left" ||
         word == "group_right" || word == "atan2") {
       return Unexpected(tok);
     }
     return ParseSelector(Take());
+  }
+
+  // The arguments between parentheses of a call or an aggregation.
+  absl::StatusOr<std::vector<ExprPtr>> ParseArgs() {
+    std::vector<ExprPtr> args;
+    if (Peek().kind != Tok::kLeftParen) return Unexpected(Peek(), "\"(\"");
+    Take();
+    if (Peek().kind == Tok::kRightParen) {
+      Take();
+      return args;
+    }
+    while (true) {
+      absl::StatusOr<ExprPtr> arg = ParseBinary(0);
+      if (!arg.ok()) return arg.status();
+      args.push_back(*std::move(arg));
+      if (Peek().kind == Tok::kComma) {
+        const Token comma = Take();
+        if (Peek().kind == Tok::kRightParen) {
+          return ErrorAt(comma.begin, "trailing commas not allowed in function call args");
+        }
+        continue;
+      }
+      if (Peek().kind != Tok::kRightParen) return Unexpected(Peek(), "\",\" or \")\"");
+      Take();
+      return args;
+    }
+  }
+
+  absl::StatusOr<ExprPtr> ParseCall() {
+    const Token name = Take();
+    const std::string function(TextOf(name));
+    const rules_internal::FunctionSignature* sig = rules_internal::LookupFunction(function);
+    if (sig == nullptr) {
+      return ErrorAt(name.begin, absl::StrCat("unknown function with name \"", function, "\""));
+    }
+    absl::StatusOr<std::vector<ExprPtr>> args = ParseArgs();
+    if (!args.ok()) return args.status();
+    const int nargs = static_cast<int>(sig->arg_types.size());
+    const int got = static_cast<int>(args->size());
+    if (sig->variadic == 0) {
+      if (nargs != got) {
+        Defer(name.begin, absl::StrCat("expected ", nargs, " argument(s) in call to \"", function,
+                                       "\", got ", got));
+      }
+    } else if (nargs - 1 > got) {
+      Defer(name.begin, absl::StrCat("expected at least ", nargs - 1, " argument(s) in call to \"",
+                                     function, "\", got ", got));
+    } else if (sig->variadic > 0 && nargs - 1 + sig->variadic < got) {
+      Defer(name.begin, absl::StrCat("expected at most ", nargs - 1 + sig->variadic,
+                                     " argument(s) in call to \"", function, "\", got ", got));
+    }
+    const std::string context = absl::StrCat("call to function \"", function, "\"");
+    bool types_ok = true;
+    for (int i = 0; i < got; ++i) {
+      int k = i;
+      if (i >= nargs) {
+        if (sig->variadic == 0) break;
+        k = nargs - 1;
+      }
+      types_ok = types_ok && TypeOfNode((*args)[i]) == sig->arg_types[k];
+      ExpectType((*args)[i], sig->arg_types[k], context);
+    }
+    if (types_ok) CheckLiteralArgs(sig->id, *args);
+    ExprPtr e = Make(Call{function, *std::move(args)}, name.begin);
+    if (absl::Status s = CheckDepth(e, name.begin); !s.ok()) return s;
+    return e;
+  }
+
+  // What Prometheus checks only when it evaluates, knowable here from literals.
+  void CheckLiteralArgs(rules_internal::FunctionId id, const std::vector<ExprPtr>& args) {
+    auto str = [&](size_t i) -> const std::string* {
+      if (i >= args.size()) return nullptr;
+      const auto* s = std::get_if<StringLiteral>(&args[i]->node);
+      return s == nullptr ? nullptr : &s->value;
+    };
+    if (id == rules_internal::FunctionId::kLabelReplace && args.size() == 5) {
+      if (const std::string* regex = str(4)) {
+        re2::RE2::Options options;
+        options.set_log_errors(false);
+        const re2::RE2 re(absl::StrCat("^(?:", *regex, ")$"), options);
+        if (!re.ok()) {
+          Defer(BeginOf(args[4]),
+                absl::StrCat("invalid regular expression in label_replace(): ", *regex));
+          return;
+        }
+      }
+      if (const std::string* dst = str(1);
+          dst != nullptr && !rules_internal::IsValidLabelName(*dst)) {
+        Defer(BeginOf(args[1]),
+              absl::StrCat("invalid destination label name in label_replace(): ", *dst));
+      }
+    } else if (id == rules_internal::FunctionId::kLabelJoin && args.size() >= 3) {
+      for (size_t i = 3; i < args.size(); ++i) {
+        if (const std::string* src = str(i);
+            src != nullptr && !rules_internal::IsValidLabelName(*src)) {
+          Defer(BeginOf(args[i]),
+                absl::StrCat("invalid source label name in label_join(): ", *src));
+          return;
+        }
+      }
+      if (const std::string* dst = str(1);
+          dst != nullptr && !rules_internal::IsValidLabelName(*dst)) {
+        Defer(BeginOf(args[1]),
+              absl::StrCat("invalid destination label name in label_join(): ", *dst));
+      }
+    }
+  }
+
+  absl::StatusOr<ExprPtr> ParseAggregation(AggregateOp op) {
+    const Token name = Take();
+    AggregateExpr agg{op, nullptr, nullptr, {}, false};
+    bool grouped = false;
+    auto grouping = [&]() -> absl::Status {
+      agg.without = IsWord(Take(), "without");
+      grouped = true;
+      return ParseLabelList(agg.grouping);
+    };
+    if (IsWord(Peek(), "by") || IsWord(Peek(), "without")) {
+      if (absl::Status s = grouping(); !s.ok()) return s;
+    }
+    absl::StatusOr<std::vector<ExprPtr>> args = ParseArgs();
+    if (!args.ok()) return args.status();
+    if (!grouped && (IsWord(Peek(), "by") || IsWord(Peek(), "without"))) {
+      if (absl::Status s = grouping(); !s.ok()) return s;
+    }
+    if (args->empty()) return ErrorAt(name.begin, "no arguments for aggregate expression provided");
+    const bool with_param = op == AggregateOp::kTopK || op == AggregateOp::kBottomK ||
+                            op == AggregateOp::kQuantile || op == AggregateOp::kCountValues;
+    const size_t want = with_param ? 2 : 1;
+    if (args->size() != want) {
+      return ErrorAt(name.begin,
+                     absl::StrCat("wrong number of arguments for aggregate expression provided, "
+                                  "expected ",
+                                  want, ", got ", args->size()));
+    }
+    agg.expr = args->back();
+    if (with_param) agg.param = args->front();
+    ExpectType(agg.expr, ValueType::kInstantVector, "aggregation expression");
+    if (op == AggregateOp::kCountValues) {
+      ExpectType(agg.param, ValueType::kString, "aggregation parameter");
+      if (const auto* label = std::get_if<StringLiteral>(&agg.param->node);
+          label != nullptr && !rules_internal::IsValidLabelName(label->value)) {
+        Defer(BeginOf(agg.param),
+              absl::StrCat("invalid label name ", rules_internal::QuoteString(label->value)));
+      }
+    } else if (with_param) {
+      ExpectType(agg.param, ValueType::kScalar, "aggregation parameter");
+    }
+    ExprPtr e = Make(std::move(agg), name.begin);
+    if (absl::Status s = CheckDepth(e, name.begin); !s.ok()) return s;
+    return e;
   }
 
   // After an optional metric name: the braces, then Prometheus's checks.
@@ -894,8 +1336,9 @@ class Parser {
     if (name.has_value()) {
       for (const LabelMatcher& m : selector.matchers) {
         if (m.name() == kMetricNameLabel) {
-          return ErrorAt(start, absl::StrCat("metric name must not be set twice: \"",
-                                             selector.metric_name, "\" or \"", m.value(), "\""));
+          Defer(start, absl::StrCat("metric name must not be set twice: \"", selector.metric_name,
+                                    "\" or \"", m.value(), "\""));
+          break;
         }
       }
       absl::StatusOr<LabelMatcher> name_matcher = LabelMatcher::Create(
@@ -907,7 +1350,7 @@ class Parser {
       const bool has_non_empty = std::any_of(selector.matchers.begin(), selector.matchers.end(),
                                              [](const LabelMatcher& m) { return !m.Matches(""); });
       if (!has_non_empty) {
-        return ErrorAt(start, "vector selector must contain at least one non-empty matcher");
+        Defer(start, "vector selector must contain at least one non-empty matcher");
       }
     }
     return Make(std::move(selector), start);
@@ -963,11 +1406,8 @@ class Parser {
   Lexer lexer_;
   std::deque<Token> lookahead_;
   std::vector<size_t> line_starts_;
-  struct NodeInfo {
-    bool scalar;  // no selector below: the value is a scalar
-    int depth;
-  };
   absl::flat_hash_map<const Expr*, NodeInfo> info_;
+  absl::Status deferred_;
   int recursion_ = 0;
 };
 
@@ -992,38 +1432,91 @@ void PrintOperand(const Expr& e, bool parens, std::string& out) {
   if (parens) out += ')';
 }
 
+void PrintLabelList(const std::vector<std::string>& labels, std::string& out) {
+  absl::StrAppend(&out, "(", absl::StrJoin(labels, ", "), ")");
+}
+
+void PrintSelector(const VectorSelector& s, std::string& out) {
+  out += s.metric_name;
+  bool skipped_name = false;
+  bool first = true;
+  for (const LabelMatcher& m : s.matchers) {
+    // The metric name is printed outside the braces; its matcher is implied.
+    if (!s.metric_name.empty() && !skipped_name && m.name() == kMetricNameLabel &&
+        m.op() == LabelMatcher::Op::kEqual && m.value() == s.metric_name) {
+      skipped_name = true;
+      continue;
+    }
+    out += first ? "{" : ", ";
+    first = false;
+    static constexpr absl::string_view kOps[] = {"=", "!=", "=~", "!~"};
+    absl::StrAppend(&out, m.name(), kOps[static_cast<int>(m.op())],
+                    rules_internal::QuoteString(m.value()));
+  }
+  if (!first) {
+    out += '}';
+  } else if (s.metric_name.empty()) {
+    out += "{}";
+  }
+}
+
+void PrintOffset(absl::Duration offset, std::string& out) {
+  if (offset != absl::ZeroDuration()) absl::StrAppend(&out, " offset ", DurationToString(offset));
+}
+
 void Print(const Expr& e, std::string& out) {
   if (const auto* n = std::get_if<NumberLiteral>(&e.node)) {
     out += rules_internal::FormatFloat(n->value);
+  } else if (const auto* str = std::get_if<StringLiteral>(&e.node)) {
+    out += rules_internal::QuoteString(str->value);
   } else if (const auto* s = std::get_if<VectorSelector>(&e.node)) {
-    out += s->metric_name;
-    bool skipped_name = false;
-    bool first = true;
-    for (const LabelMatcher& m : s->matchers) {
-      // The metric name is printed outside the braces; its matcher is implied.
-      if (!s->metric_name.empty() && !skipped_name && m.name() == kMetricNameLabel &&
-          m.op() == LabelMatcher::Op::kEqual && m.value() == s->metric_name) {
-        skipped_name = true;
-        continue;
-      }
-      out += first ? "{" : ", ";
-      first = false;
-      static constexpr absl::string_view kOps[] = {"=", "!=", "=~", "!~"};
-      absl::StrAppend(&out, m.name(), kOps[static_cast<int>(m.op())],
-                      rules_internal::QuoteString(m.value()));
+    PrintSelector(*s, out);
+    PrintOffset(s->offset, out);
+  } else if (const auto* m = std::get_if<MatrixSelector>(&e.node)) {
+    PrintSelector(m->selector, out);
+    absl::StrAppend(&out, "[", DurationToString(m->range), "]");
+    PrintOffset(m->selector.offset, out);
+  } else if (const auto* c = std::get_if<Call>(&e.node)) {
+    absl::StrAppend(&out, c->function, "(");
+    for (size_t i = 0; i < c->args.size(); ++i) {
+      if (i > 0) out += ", ";
+      Print(*c->args[i], out);
     }
-    if (!first) {
-      out += '}';
-    } else if (s->metric_name.empty()) {
-      out += "{}";
+    out += ')';
+  } else if (const auto* a = std::get_if<AggregateExpr>(&e.node)) {
+    absl::StrAppend(&out, AggregateOpName(a->op));
+    if (a->without || !a->grouping.empty()) {
+      out += a->without ? " without " : " by ";
+      PrintLabelList(a->grouping, out);
+      out += ' ';
     }
+    out += '(';
+    if (a->param != nullptr) {
+      Print(*a->param, out);
+      out += ", ";
+    }
+    Print(*a->expr, out);
+    out += ')';
   } else {
     const auto& b = std::get<BinaryExpr>(e.node);
     const int p = PrecedenceOf(b.op);
     const bool right_assoc = b.op == BinaryOp::kPow;
     const int lp = PrintPrecedence(*b.lhs);
     PrintOperand(*b.lhs, lp < p || (lp == p && right_assoc), out);
-    absl::StrAppend(&out, " ", OperatorText(b.op), b.return_bool ? " bool " : " ");
+    absl::StrAppend(&out, " ", OperatorText(b.op), b.return_bool ? " bool" : "");
+    const VectorMatching& vm = b.matching;
+    const bool grouped =
+        vm.card == MatchCardinality::kManyToOne || vm.card == MatchCardinality::kOneToMany;
+    if (vm.on || !vm.labels.empty() || grouped) {
+      out += vm.on ? " on" : " ignoring";
+      PrintLabelList(vm.labels, out);
+    }
+    if (grouped) {
+      // Always with its list: a '(' after group_x would be read as the list.
+      out += vm.card == MatchCardinality::kManyToOne ? " group_left" : " group_right";
+      PrintLabelList(vm.include, out);
+    }
+    out += ' ';
     // A unary minus on the right reads back as a unary minus wherever it is.
     const bool literal = std::holds_alternative<NumberLiteral>(b.rhs->node);
     const int rp = PrintPrecedence(*b.rhs);
@@ -1031,12 +1524,24 @@ void Print(const Expr& e, std::string& out) {
   }
 }
 
-void CollectSelectors(const Expr& e, std::vector<const VectorSelector*>& out) {
+// Calls `visit(selector, range)` for each selector in text order; `range` is
+// set for one under a range.
+template <typename Visit>
+void VisitSelectors(const Expr& e, const Visit& visit) {
   if (const auto* s = std::get_if<VectorSelector>(&e.node)) {
-    out.push_back(s);
+    visit(*s, std::optional<absl::Duration>());
+  } else if (const auto* m = std::get_if<MatrixSelector>(&e.node)) {
+    visit(m->selector, std::optional<absl::Duration>(m->range));
   } else if (const auto* b = std::get_if<BinaryExpr>(&e.node)) {
-    CollectSelectors(*b->lhs, out);
-    CollectSelectors(*b->rhs, out);
+    if (b->lhs != nullptr) VisitSelectors(*b->lhs, visit);
+    if (b->rhs != nullptr) VisitSelectors(*b->rhs, visit);
+  } else if (const auto* c = std::get_if<Call>(&e.node)) {
+    for (const ExprPtr& arg : c->args) {
+      if (arg != nullptr) VisitSelectors(*arg, visit);
+    }
+  } else if (const auto* a = std::get_if<AggregateExpr>(&e.node)) {
+    if (a->param != nullptr) VisitSelectors(*a->param, visit);
+    if (a->expr != nullptr) VisitSelectors(*a->expr, visit);
   }
 }
 
@@ -1138,6 +1643,54 @@ bool IsComparison(BinaryOp op) {
   }
 }
 
+bool IsSetOperator(BinaryOp op) {
+  return op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kUnless;
+}
+
+absl::string_view ValueTypeName(ValueType type) {
+  switch (type) {
+    case ValueType::kScalar:
+      return "scalar";
+    case ValueType::kInstantVector:
+      return "instant vector";
+    case ValueType::kRangeVector:
+      return "range vector";
+    case ValueType::kString:
+      return "string";
+  }
+  return "?";
+}
+
+absl::string_view AggregateOpName(AggregateOp op) {
+  switch (op) {
+    case AggregateOp::kSum:
+      return "sum";
+    case AggregateOp::kAvg:
+      return "avg";
+    case AggregateOp::kCount:
+      return "count";
+    case AggregateOp::kMin:
+      return "min";
+    case AggregateOp::kMax:
+      return "max";
+    case AggregateOp::kGroup:
+      return "group";
+    case AggregateOp::kStddev:
+      return "stddev";
+    case AggregateOp::kStdvar:
+      return "stdvar";
+    case AggregateOp::kTopK:
+      return "topk";
+    case AggregateOp::kBottomK:
+      return "bottomk";
+    case AggregateOp::kCountValues:
+      return "count_values";
+    case AggregateOp::kQuantile:
+      return "quantile";
+  }
+  return "?";
+}
+
 absl::StatusOr<ExprPtr> ParseExpr(absl::string_view text) { return Parser(text).Parse(); }
 
 std::optional<ExprPosition> ErrorPosition(const absl::Status& status) {
@@ -1154,16 +1707,37 @@ absl::string_view ErrorMessage(const absl::Status& status) {
   return message.substr(split->second);
 }
 
+ValueType TypeOf(const Expr& expr) {
+  if (std::holds_alternative<NumberLiteral>(expr.node)) return ValueType::kScalar;
+  if (std::holds_alternative<StringLiteral>(expr.node)) return ValueType::kString;
+  if (std::holds_alternative<MatrixSelector>(expr.node)) return ValueType::kRangeVector;
+  if (const auto* c = std::get_if<Call>(&expr.node)) {
+    const rules_internal::FunctionSignature* f = rules_internal::LookupFunction(c->function);
+    return f == nullptr ? ValueType::kInstantVector : f->return_type;
+  }
+  if (const auto* b = std::get_if<BinaryExpr>(&expr.node)) {
+    if (b->lhs != nullptr && b->rhs != nullptr && TypeOf(*b->lhs) == ValueType::kScalar &&
+        TypeOf(*b->rhs) == ValueType::kScalar) {
+      return ValueType::kScalar;
+    }
+  }
+  return ValueType::kInstantVector;
+}
+
 std::vector<const VectorSelector*> Selectors(const Expr& expr) {
   std::vector<const VectorSelector*> out;
-  CollectSelectors(expr, out);
+  VisitSelectors(
+      expr, [&out](const VectorSelector& s, std::optional<absl::Duration>) { out.push_back(&s); });
   return out;
 }
 
 std::vector<SelectorReach> SelectorReaches(const Expr& expr, absl::Duration lookback) {
-  // Instant selectors only, so far: each reads back one lookback.
   std::vector<SelectorReach> out;
-  for (const VectorSelector* selector : Selectors(expr)) out.push_back({selector, lookback});
+  VisitSelectors(expr, [&](const VectorSelector& s, std::optional<absl::Duration> range) {
+    // A negative offset reads later samples: the window ends after the instant.
+    const absl::Duration reach = range.value_or(lookback) + s.offset;
+    out.push_back({&s, std::max(reach, absl::ZeroDuration())});
+  });
   return out;
 }
 
