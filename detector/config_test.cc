@@ -1,5 +1,6 @@
 #include "detector/config.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "detector/sample.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -617,6 +619,495 @@ TEST(LoadConfigFileTest, MissingFileIsNotFound) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(config.status().message(), HasSubstr(path));
+}
+
+// ---------------------------------------------------------------------------
+// Rule authoring: keep_firing_for, labels, annotations; [[record]]
+
+TEST(LoadConfigTest, RuleLabelsAnnotationsAndKeepFiringFor) {
+  absl::StatusOr<Config> config = Load(R"(
+[[rule]]
+name = "HighLatency"
+expr = "latency_seconds > 1"
+for = "2m"
+keep_firing_for = "10m"
+labels = { team = "shop", tier = "{{ $labels.tier | toUpper }}" }
+[rule.annotations]
+summary = "{{ $labels.instance }} slow"
+description = "p99 is {{ $value | humanizeDuration }}"
+runbook = "https://wiki/latency"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->rules, SizeIs(1));
+  const RuleConfig& rule = config->rules[0];
+  EXPECT_EQ(rule.keep_firing_for, absl::Minutes(10));
+  EXPECT_THAT(rule.labels,
+              ElementsAre(Label{"team", "shop"}, Label{"tier", "{{ $labels.tier | toUpper }}"}));
+  // annotations.summary is the summary.
+  EXPECT_EQ(rule.summary, "{{ $labels.instance }} slow");
+  EXPECT_THAT(rule.annotations,
+              ElementsAre(Label{"description", "p99 is {{ $value | humanizeDuration }}"},
+                          Label{"runbook", "https://wiki/latency"}));
+
+  AlertingRuleOptions options = AlertingOptionsFor(rule);
+  EXPECT_EQ(options.name, "HighLatency");
+  EXPECT_EQ(options.for_duration, absl::Minutes(2));
+  EXPECT_EQ(options.keep_firing_for, absl::Minutes(10));
+  EXPECT_EQ(options.summary_template, "{{ $labels.instance }} slow");
+  EXPECT_EQ(options.labels, rule.labels);
+  EXPECT_EQ(options.annotations, rule.annotations);
+  EXPECT_NE(options.expr, nullptr);
+}
+
+TEST(LoadConfigTest, RuleDefaultsForTheNewKeys) {
+  absl::StatusOr<Config> config = Load(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rules[0].keep_firing_for, absl::ZeroDuration());
+  EXPECT_THAT(config->rules[0].labels, IsEmpty());
+  EXPECT_THAT(config->rules[0].annotations, IsEmpty());
+  EXPECT_THAT(config->records, IsEmpty());
+}
+
+TEST(LoadConfigTest, RecordingRules) {
+  absl::StatusOr<Config> config = Load(R"(
+[[record]]
+record = "job:requests:rate1m"
+expr = "requests * 2"
+labels = { source = "klaxon", "{{ not a template }}" = "x" }
+
+[[record]]
+record = "job:requests:rate1m"
+expr = "requests"
+)");
+  // Label names must be label names, even in quotes.
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "klaxon.toml:4:31: record[0].labels.\"{{ not a template }}\": invalid label name "
+            "\"{{ not a template }}\": must match [a-zA-Z_][a-zA-Z0-9_]* and not be __name__");
+
+  config = Load(R"(
+[[record]]
+record = "job:requests:rate1m"
+expr = "requests * 2"
+labels = { source = "{{ $value }}" }  # static text: not a template in recording rules
+
+[[record]]
+record = "job:requests:rate1m"  # the same name twice is fine, as in Prometheus
+expr = "requests"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->records, SizeIs(2));
+  const RecordConfig& first = config->records[0];
+  EXPECT_EQ(first.record, "job:requests:rate1m");
+  EXPECT_EQ(first.expr, "requests * 2");
+  ASSERT_NE(first.parsed_expr, nullptr);
+  EXPECT_THAT(first.labels, ElementsAre(Label{"source", "{{ $value }}"}));
+  RecordingRuleOptions options = RecordingOptionsFor(first);
+  EXPECT_EQ(options.record, "job:requests:rate1m");
+  EXPECT_EQ(options.expr, first.parsed_expr);
+  EXPECT_EQ(options.labels, first.labels);
+  EXPECT_THAT(config->records[1].labels, IsEmpty());
+}
+
+TEST(LoadConfigErrorsTest, RuleAuthoringKeys) {
+  EXPECT_EQ(
+      OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+keep_firing_fo = "5m"
+)"),
+      "klaxon.toml:4:1: rule[0].keep_firing_fo: unknown key (did you mean \"keep_firing_for\"?)");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+keep_firing_for = "-5m"
+)"),
+            "klaxon.toml:4:19: rule[0].keep_firing_for: invalid duration \"-5m\": expected a "
+            "number at position 1 (examples: \"500ms\", \"30s\", \"1h30m\")");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+labels = { "team-name" = "shop" }
+)"),
+            "klaxon.toml:4:12: rule[0].labels.team-name: invalid label name \"team-name\": must "
+            "match [a-zA-Z_][a-zA-Z0-9_]* and not be __name__");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+labels = { __name__ = "x" }
+)"),
+            "klaxon.toml:4:12: rule[0].labels.__name__: invalid label name \"__name__\": must "
+            "match [a-zA-Z_][a-zA-Z0-9_]* and not be __name__");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+labels = { level = 3 }
+)"),
+            "klaxon.toml:4:20: rule[0].labels.level: expected a string, got an integer");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+labels = "team=shop"
+)"),
+            "klaxon.toml:4:10: rule[0].labels: expected a table, got a string");
+}
+
+TEST(LoadConfigErrorsTest, TemplateErrorsInLabelsAndAnnotationsPointIntoTheString) {
+  // Column 13 of the template ("humanise") after the quote at column 16.
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+labels = { v = "{{ $value | humanise }}" }
+)"),
+            "klaxon.toml:4:29: rule[0].labels.v: column 13: function \"humanise\" not defined "
+            "(known: humanize, humanize1024, humanizeDuration, humanizePercentage, "
+            "humanizeTimestamp, printf, title, toLower, toUpper)");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+[rule.annotations]
+description = """
+Instance down.
+Value: {{ $value | toUpper }}"""
+)"),
+            // Line 2 of the template is line 7 of the file; toUpper is its 20th character.
+            "klaxon.toml:7:20: rule[0].annotations.description: line 2, column 20: wrong type for "
+            "value; expected string; got float64 (toUpper takes a string)");
+  // Characters, not bytes: "é" is two bytes but one column.
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+summary = "é {{ $valeu }}"
+)"),
+            "klaxon.toml:4:17: rule[0].summary: column 6: undefined variable \"$valeu\" (klaxon "
+            "defines $labels and $value)");
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+annotations = { "runbook-url" = "x" }
+)"),
+            "klaxon.toml:4:17: rule[0].annotations.runbook-url: invalid annotation name "
+            "\"runbook-url\": must match [a-zA-Z_][a-zA-Z0-9_]* and not be __name__");
+}
+
+TEST(LoadConfigErrorsTest, SummaryGivenTwice) {
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = "up == 0"
+summary = "a"
+annotations = { summary = "b" }
+)"),
+            "klaxon.toml:5:27: rule[0].annotations.summary: the summary is given twice: here and "
+            "as rule[0].summary on line 4; keep one");
+}
+
+TEST(LoadConfigErrorsTest, RecordErrors) {
+  EXPECT_EQ(OneError(R"(
+[[record]]
+record = "job-requests"
+expr = "requests"
+)"),
+            "klaxon.toml:2:10: record[0].record: invalid metric name \"job-requests\": must match "
+            "[a-zA-Z_:][a-zA-Z0-9_:]*");
+  EXPECT_THAT(Errors(R"(
+[[record]]
+name = "x"
+)"),
+              ElementsAre("klaxon.toml:1:1: record[0].record: missing required key",
+                          "klaxon.toml:1:1: record[0].expr: missing required key",
+                          "klaxon.toml:2:1: record[0].name: unknown key"));
+  EXPECT_THAT(OneError(R"(
+[[record]]
+record = "x"
+expr = "requests *"
+)"),
+              StartsWith("klaxon.toml:3:19: record[0].expr: 1:11: "));
+  EXPECT_EQ(OneError(R"(
+[[record]]
+record = "x"
+expr = "requests"
+labels = { job = 1 }
+)"),
+            "klaxon.toml:4:18: record[0].labels.job: expected a string, got an integer");
+  EXPECT_EQ(OneError(R"(
+[record]
+record = "x"
+)"),
+            "klaxon.toml:1:1: record: expected an array of tables such as [[record]], got a table");
+}
+
+// ---------------------------------------------------------------------------
+// `klaxon test` files
+
+absl::StatusOr<RuleTestFile> LoadTest(absl::string_view toml) {
+  if (!toml.empty() && toml.front() == '\n') toml.remove_prefix(1);
+  return LoadRuleTestString(toml, "tests/rules_test.toml");
+}
+
+std::vector<std::string> TestErrors(absl::string_view toml) {
+  absl::StatusOr<RuleTestFile> file = LoadTest(toml);
+  EXPECT_FALSE(file.ok());
+  if (file.ok()) return {};
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << file.status();
+  return absl::StrSplit(file.status().message(), '\n');
+}
+
+std::string OneTestError(absl::string_view toml) {
+  std::vector<std::string> errors = TestErrors(toml);
+  EXPECT_THAT(errors, SizeIs(1));
+  return errors.empty() ? "" : errors[0];
+}
+
+TEST(LoadRuleTestTest, FullFile) {
+  absl::StatusOr<RuleTestFile> file = LoadTest(R"(
+rule_files = ["../klaxon.toml", "/etc/klaxon/rules.toml"]
+evaluation_interval = "30s"
+
+[[test]]
+name = "instance down"
+interval = "1m"
+
+[[test.series]]
+series = 'up{job="api", instance="a"}'
+values = "1 1 0x3 _ stale"
+
+[[test.alert]]
+at = "6m5s"
+rule = "InstanceDown"
+[[test.alert.firing]]
+labels = { instance = "a", job = "api", severity = "page" }
+annotations = { summary = "a down" }
+[[test.alert.firing]]
+
+[[test.alert]]
+at = "1m"
+rule = "InstanceDown"
+
+[[test.expr]]
+at = "2m"
+expr = "up == 0"
+[[test.expr.sample]]
+labels = 'up{job="api", instance="a"}'
+value = 0
+[[test.expr.sample]]
+value = nan
+
+[[test]]
+[[test.expr]]
+at = "0s"
+expr = "1"
+[[test.expr.sample]]
+labels = ''
+value = 1.5
+)");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->path, "tests/rules_test.toml");
+  ASSERT_THAT(file->rule_files, SizeIs(2));
+  EXPECT_EQ(file->rule_files[0].path, "../klaxon.toml");
+  EXPECT_EQ(file->rule_files[0].resolved, "klaxon.toml");  // beside the test folder
+  EXPECT_EQ(file->rule_files[0].line, 1);
+  EXPECT_EQ(file->rule_files[0].column, 15);
+  EXPECT_EQ(file->rule_files[1].resolved, "/etc/klaxon/rules.toml");
+  EXPECT_EQ(file->evaluation_interval, absl::Seconds(30));
+  ASSERT_THAT(file->tests, SizeIs(2));
+
+  const RuleTestFile::Test& t = file->tests[0];
+  EXPECT_EQ(t.name, "instance down");
+  EXPECT_EQ(t.interval, absl::Minutes(1));
+  ASSERT_THAT(t.series, SizeIs(1));
+  EXPECT_EQ(t.series[0].labels, ParseSeries(R"(up{job="api", instance="a"})").value());
+  ASSERT_THAT(t.series[0].values, SizeIs(8));  // 0x3 is four values
+  EXPECT_EQ(t.series[0].values[6], std::nullopt);
+  EXPECT_TRUE(IsStaleNaN(*t.series[0].values[7]));
+
+  ASSERT_THAT(t.alerts, SizeIs(2));
+  EXPECT_EQ(t.alerts[0].at, absl::Minutes(6) + absl::Seconds(5));
+  EXPECT_EQ(t.alerts[0].rule, "InstanceDown");
+  ASSERT_THAT(t.alerts[0].firing, SizeIs(2));
+  EXPECT_EQ(t.alerts[0].firing[0].labels,
+            ParseSeries(R"({instance="a", job="api", severity="page"})").value());
+  EXPECT_THAT(t.alerts[0].firing[0].annotations, ElementsAre(Label{"summary", "a down"}));
+  EXPECT_TRUE(t.alerts[0].firing[1].labels.empty());
+  EXPECT_THAT(t.alerts[1].firing, IsEmpty());
+
+  ASSERT_THAT(t.exprs, SizeIs(1));
+  EXPECT_EQ(t.exprs[0].at, absl::Minutes(2));
+  EXPECT_EQ(t.exprs[0].expr, "up == 0");
+  ASSERT_NE(t.exprs[0].parsed_expr, nullptr);
+  ASSERT_THAT(t.exprs[0].samples, SizeIs(2));
+  EXPECT_EQ(t.exprs[0].samples[0].value, 0);
+  EXPECT_TRUE(t.exprs[0].samples[1].labels.empty());
+  EXPECT_TRUE(std::isnan(t.exprs[0].samples[1].value));
+
+  const RuleTestFile::Test& second = file->tests[1];
+  EXPECT_EQ(second.name, "");
+  EXPECT_EQ(second.interval, std::nullopt);
+  EXPECT_EQ(second.exprs[0].samples[0].value, 1.5);
+}
+
+TEST(LoadRuleTestTest, EvaluationIntervalDefaultsToOneMinute) {
+  absl::StatusOr<RuleTestFile> file = LoadTest(R"(
+rule_files = []
+[[test]]
+)");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->evaluation_interval, absl::Minutes(1));
+}
+
+TEST(LoadRuleTestTest, ErrorsNameFileLineColumnAndKey) {
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+evaluation_interval = "0s"
+[[test]]
+)"),
+            "tests/rules_test.toml:2:23: evaluation_interval: must be greater than 0");
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[tests]]
+)"),
+            "tests/rules_test.toml:2:3: tests: unknown key (did you mean \"test\"?)");
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+)"),
+            "tests/rules_test.toml:1:1: test: no [[test]] in the file; nothing would be checked");
+  EXPECT_EQ(OneTestError(R"(
+[[test]]
+)"),
+            "tests/rules_test.toml:1:1: rule_files: missing required key");
+  EXPECT_EQ(OneTestError(R"(
+rule_files = "rules.toml"
+[[test]]
+)"),
+            "tests/rules_test.toml:1:14: rule_files: expected an array of file names such as "
+            "[\"rules.toml\"], got a string");
+}
+
+TEST(LoadRuleTestTest, SeriesErrors) {
+  // Column 10 of the values (the 'q') after the quote at column 10.
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.series]]
+series = "up"
+values = "1 2 0+1x3q"
+)"),
+            "tests/rules_test.toml:5:20: test[0].series[0].values: column 10: unexpected \"q\" "
+            "after the repetition count");
+  EXPECT_THAT(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.series]]
+series = "up{job=api}"
+values = "1"
+)"),
+              StartsWith("tests/rules_test.toml:4:10: test[0].series[0].series: series "
+                         "\"up{job=api}\" at column "));
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.series]]
+series = "up"
+values = "1"
+[[test.series]]
+series = 'up{}'
+values = "2"
+)"),
+            "tests/rules_test.toml:7:10: test[0].series[1].series: series up is given twice in "
+            "this test (first on line 4)");
+  EXPECT_THAT(
+      TestErrors(R"(
+rule_files = []
+[[test]]
+[[test.series]]
+values = 1
+)"),
+      ElementsAre("tests/rules_test.toml:3:1: test[0].series[0].series: missing required key",
+                  "tests/rules_test.toml:4:10: test[0].series[0].values: expected a string, "
+                  "got an integer"));
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+interval = "1x"
+)"),
+            "tests/rules_test.toml:3:12: test[0].interval: invalid duration \"1x\": unknown unit "
+            "\"x\" (examples: \"500ms\", \"30s\", \"1h30m\")");
+}
+
+TEST(LoadRuleTestTest, CheckErrors) {
+  EXPECT_THAT(
+      TestErrors(R"(
+rule_files = []
+[[test]]
+[[test.alert]]
+rule = ""
+[[test.alert.firing]]
+label = { a = "b" }
+)"),
+      ElementsAre("tests/rules_test.toml:3:1: test[0].alert[0].at: missing required key",
+                  "tests/rules_test.toml:4:8: test[0].alert[0].rule: must not be empty",
+                  "tests/rules_test.toml:6:1: test[0].alert[0].firing[0].label: unknown key "
+                  "(did you mean \"labels\"?)"));
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.alert]]
+at = "1m"
+rule = "Down"
+[[test.alert.firing]]
+labels = { alertname = "Up" }
+)"),
+            "tests/rules_test.toml:7:24: test[0].alert[0].firing[0].labels.alertname: alertname "
+            "is the checked rule's name (\"Down\") and is added for you; leave it out");
+  // Expression errors point into the string, as in a config.
+  EXPECT_THAT(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.expr]]
+at = "1m"
+expr = "up = 0"
+)"),
+              StartsWith("tests/rules_test.toml:5:12: test[0].expr[0].expr: 1:4: "));
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.expr]]
+at = "1m"
+expr = "up"
+[[test.expr.sample]]
+labels = "up"
+value = "1"
+)"),
+            "tests/rules_test.toml:8:9: test[0].expr[0].sample[0].value: expected a number (nan "
+            "and inf included), got a string");
+  EXPECT_EQ(OneTestError(R"(
+rule_files = []
+[[test]]
+[[test.expr]]
+at = "-1m"
+expr = "up"
+)"),
+            "tests/rules_test.toml:4:6: test[0].expr[0].at: invalid duration \"-1m\": expected a "
+            "number at position 1 (examples: \"500ms\", \"30s\", \"1h30m\")");
+}
+
+TEST(LoadRuleTestTest, MissingFileIsNotFound) {
+  absl::StatusOr<RuleTestFile> file = LoadRuleTestFile(::testing::TempDir() + "/no/such/test.toml");
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
