@@ -734,25 +734,7 @@ class Loader : public TomlWalker {
       }
       service.name = *name;
     }
-    if (const toml::node* tickets = Field(table, "tickets", path, /*required=*/false)) {
-      std::string key = Join(path, "tickets");
-      if (const toml::array* array = tickets->as_array()) {
-        for (size_t i = 0; i < array->size(); ++i) {
-          const toml::node& element = *array->get(i);
-          if (const toml::value<std::string>* sink = element.as_string()) {
-            service.tickets.push_back(sink->get());
-            sink_refs_.push_back({PosOf(element.source()), Index(key, i), sink->get()});
-          } else {
-            Fail(element, Index(key, i),
-                 absl::StrCat("expected a sink name (a string), got ", TypeName(element.type())));
-          }
-        }
-      } else {
-        Fail(*tickets, key,
-             absl::StrCat("expected an array of sink names such as [\"tickets\"], got ",
-                          TypeName(tickets->type())));
-      }
-    }
+    service.tickets = NameList(table, "tickets", path, "sink", "[\"tickets\"]", sink_refs_);
     std::string sla_path = Join(path, "sla");
     if (const toml::table* sla = Table(table.get("sla"), sla_path)) {
       CheckKeys(*sla, sla_path, {"time_to_ticket"});
@@ -822,7 +804,7 @@ class Loader : public TomlWalker {
   void LoadRule(const toml::table& table, const std::string& path) {
     CheckKeys(table, path,
               {"name", "service", "severity", "expr", "for", "keep_firing_for", "summary", "labels",
-               "annotations"});
+               "annotations", "depends_on"});
     RuleConfig rule;
     if (std::optional<std::string> name = Name(table, path, "rule", rule_names_)) {
       if (!IsMetricName(*name)) {
@@ -857,6 +839,11 @@ class Loader : public TomlWalker {
       rule.summary = *summary;
     }
     rule.labels = LabelTable(table, "labels", path, "label", /*templates=*/true);
+    rule.depends_on = NameList(table, "depends_on", path, "rule", "[\"UplinkDown\"]", rule_refs_);
+    if (!rule.depends_on.empty()) {
+      depends_on_keys_.push_back(
+          {PosOf(table.get("depends_on")->source()), Join(path, "depends_on"), rule.name});
+    }
     for (Label& annotation :
          LabelTable(table, "annotations", path, "annotation", /*templates=*/true)) {
       if (annotation.name != "summary") {
@@ -894,6 +881,35 @@ class Loader : public TomlWalker {
     config_.records.push_back(std::move(record));
   }
 
+  // An array of names of other entries (`what`: "sink", "rule"), each recorded
+  // in `refs` to be checked once the whole file is read.
+  std::vector<std::string> NameList(const toml::table& table, absl::string_view field,
+                                    absl::string_view path, absl::string_view what,
+                                    absl::string_view example, std::vector<Ref>& refs) {
+    std::vector<std::string> names;
+    const toml::node* node = Field(table, field, path, /*required=*/false);
+    if (node == nullptr) return names;
+    std::string key = Join(path, field);
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      Fail(*node, key,
+           absl::StrCat("expected an array of ", what, " names such as ", example, ", got ",
+                        TypeName(node->type())));
+      return names;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      if (const toml::value<std::string>* name = element.as_string()) {
+        names.push_back(name->get());
+        refs.push_back({PosOf(element.source()), Index(key, i), name->get()});
+      } else {
+        Fail(element, Index(key, i),
+             absl::StrCat("expected a ", what, " name (a string), got ", TypeName(element.type())));
+      }
+    }
+    return names;
+  }
+
   void ServiceRef(const toml::table& table, absl::string_view path, std::string& out) {
     if (std::optional<std::string> service = String(table, "service", path)) {
       out = *service;
@@ -915,6 +931,13 @@ class Loader : public TomlWalker {
              absl::StrCat("unknown sink \"", ref.name, "\" (no [[sink]] has that name)"));
       }
     }
+    for (const Ref& ref : rule_refs_) {
+      if (!rule_names_.contains(ref.name)) {
+        Fail(ref.pos, ref.key,
+             absl::StrCat("unknown rule \"", ref.name, "\" (no [[rule]] has that name)"));
+      }
+    }
+    CheckDependencyCycles();
   }
 
   Config config_;
@@ -925,6 +948,38 @@ class Loader : public TomlWalker {
   absl::flat_hash_map<std::string, int> sink_names_;
   std::vector<Ref> service_refs_;
   std::vector<Ref> sink_refs_;
+  std::vector<Ref> rule_refs_;
+  std::vector<Ref> depends_on_keys_;  // one per rule with depends_on, at its key
+
+  // A rule may not depend on itself through any chain: the cut uplink would
+  // wait for itself.
+  void CheckDependencyCycles() {
+    absl::flat_hash_map<std::string, const RuleConfig*> by_name;
+    for (const RuleConfig& rule : config_.rules) by_name[rule.name] = &rule;
+    for (const Ref& at : depends_on_keys_) {
+      std::vector<std::string> stack = {at.name};
+      absl::flat_hash_map<std::string, bool> seen;
+      while (!stack.empty()) {
+        std::string name = stack.back();
+        stack.pop_back();
+        auto it = by_name.find(name);
+        if (it == by_name.end()) continue;
+        for (const std::string& parent : it->second->depends_on) {
+          if (parent == at.name) {
+            Fail(at.pos, at.key,
+                 absl::StrCat("rule \"", at.name, "\" depends on itself through \"", name,
+                              "\""));
+            stack.clear();
+            break;
+          }
+          if (!seen[parent]) {
+            seen[parent] = true;
+            stack.push_back(parent);
+          }
+        }
+      }
+    }
+  }
 };
 
 // Reads a `klaxon test` file into a RuleTestFile, with the config's error

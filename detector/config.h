@@ -54,6 +54,9 @@ struct RuleConfig {
   std::string summary;
   std::vector<Label> labels;       // extra alert labels (values are templates), file order
   std::vector<Label> annotations;  // templates, file order; never "summary"
+  // Rules this one depends on: while one of them fires, this rule's alerts are
+  // attached to its incident and open no ticket of their own.
+  std::vector<std::string> depends_on;
 };
 
 // The alerting-rule settings of one [[rule]], for the engine and `klaxon test`.

@@ -373,6 +373,35 @@ url = "https://hooks.example.com"
             "name)");
 }
 
+TEST(LoadConfigErrorsTest, DependsOnAnUnknownRule) {
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "ShopDown"
+expr = 'up == 0'
+depends_on = ["UplinkDown"]
+)"),
+            "klaxon.toml:4:15: rule[0].depends_on[0]: unknown rule \"UplinkDown\" (no [[rule]] has "
+            "that name)");
+}
+
+TEST(LoadConfigErrorsTest, DependencyCycle) {
+  EXPECT_THAT(Errors(R"(
+[[rule]]
+name = "A"
+expr = 'up == 0'
+depends_on = ["B"]
+
+[[rule]]
+name = "B"
+expr = 'up == 0'
+depends_on = ["A"]
+)"),
+              ElementsAre("klaxon.toml:4:14: rule[0].depends_on: rule \"A\" depends on itself "
+                          "through \"B\"",
+                          "klaxon.toml:9:14: rule[1].depends_on: rule \"B\" depends on itself "
+                          "through \"A\""));
+}
+
 TEST(LoadConfigErrorsTest, SinkWithUnknownType) {
   EXPECT_EQ(OneError(R"(
 [[sink]]

@@ -1,6 +1,7 @@
 #include "detector/engine.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -48,6 +49,32 @@ absl::Status Engine::Init() {
       }
     }
     rules_.push_back(std::move(rule));
+  }
+  for (const RecordConfig& record_config : config_.records) {
+    records_.push_back(
+        {std::make_unique<RecordingRule>(RecordingOptionsFor(record_config)), &record_config, {}});
+  }
+  absl::flat_hash_map<std::string, int> rule_index;
+  for (size_t i = 0; i < rules_.size(); ++i) rule_index[rules_[i].config->name] = int(i);
+  for (Rule& rule : rules_) {
+    for (const std::string& parent : rule.config->depends_on) {
+      if (auto it = rule_index.find(parent); it != rule_index.end()) rule.parents.push_back(it->second);
+    }
+  }
+  // Depth-first, parents first; the config loader refused cycles.
+  std::vector<bool> placed(rules_.size(), false);
+  std::function<void(int)> place = [&](int i) {
+    if (placed[i]) return;
+    placed[i] = true;
+    for (int parent : rules_[i].parents) place(parent);
+    rule_order_.push_back(i);
+  };
+  for (size_t i = 0; i < rules_.size(); ++i) place(int(i));
+
+  absl::StatusOr<std::vector<PendingAlert>> pending = ledger_.PendingAlerts();
+  if (!pending.ok()) return pending.status();
+  for (const PendingAlert& alert : *pending) {
+    restored_pending_[alert.labels.Fingerprint()] = alert.active_at;
   }
 
   absl::StatusOr<std::vector<Incident>> open = ledger_.ListIncidents(IncidentState::kOpen);
@@ -131,7 +158,7 @@ void Engine::ProcessPending() {
     std::lock_guard lock(queue_mu_);
     batches.swap(queue_);
   }
-  std::vector<bool> dirty(rules_.size(), false);
+  std::vector<bool> dirty(records_.size() + rules_.size(), false);
   for (const SampleBatch& batch : batches) Apply(batch, dirty);
 
   absl::Time now = clock_.WallNow();
@@ -139,14 +166,57 @@ void Engine::ProcessPending() {
     std::fill(dirty.begin(), dirty.end(), true);
     next_tick_ = now + options_.tick;
   }
-  for (size_t i = 0; i < rules_.size(); ++i) {
-    if (dirty[i]) EvaluateRule(static_cast<int>(i), now);
+  // Records first, in file order, so that rules read what they recorded now.
+  for (size_t i = 0; i < records_.size(); ++i) {
+    if (dirty[i]) EvaluateRecord(records_[i], now, dirty);
   }
-  for (Rule& rule : rules_) {
+  for (int i : rule_order_) {
+    if (dirty[records_.size() + i]) EvaluateRule(i, now);
+  }
+  for (int i : rule_order_) {
+    Rule& rule = rules_[i];
     std::optional<absl::Time> due = rule.alerting->NextDeadline();
     if (due && *due <= now) Reconcile(rule, rule.alerting->FireDue(now), now);
   }
   if (next_clock_deadline_ && *next_clock_deadline_ <= now) CheckClocks(now);
+  if (!restored_pending_.empty() && now >= started_at_ + eval_options_.lookback) {
+    // Waits recorded before the restart whose condition never came back.
+    for (Rule& rule : rules_) {
+      for (const Alert& alert : rule.alerting->Alerts()) restored_pending_.erase(alert.labels.Fingerprint());
+    }
+    absl::StatusOr<std::vector<PendingAlert>> stale = ledger_.PendingAlerts();
+    if (stale.ok()) {
+      for (const PendingAlert& alert : *stale) {
+        if (restored_pending_.contains(alert.labels.Fingerprint())) {
+          (void)ledger_.ForgetPendingAlert(alert.labels);
+        }
+      }
+    }
+    restored_pending_.clear();
+  }
+}
+
+void Engine::EvaluateRecord(Record& record, absl::Time now, std::vector<bool>& dirty) {
+  absl::StatusOr<InstantVector> result = record.recording->Evaluate(*this, now, eval_options_);
+  if (!result.ok()) {
+    LogLine(absl::StrCat("record ", record.config->record, ": evaluation failed: ",
+                         result.status().message()));
+    return;
+  }
+  int64_t now_ms = absl::ToUnixMillis(now);
+  SampleBatch batch;
+  absl::flat_hash_set<SeriesId> outputs;
+  for (const VectorSample& sample : *result) {
+    SeriesId id = index_.Intern(sample.labels);
+    outputs.insert(id);
+    batch.samples.push_back({id, now_ms, sample.value});
+  }
+  // A series the rule no longer produces ends with a stale marker, as in Prometheus.
+  for (SeriesId id : record.outputs) {
+    if (!outputs.contains(id)) batch.samples.push_back({id, now_ms, StaleNaN()});
+  }
+  record.outputs = std::move(outputs);
+  Apply(batch, dirty);
 }
 
 void Engine::Subscribe(SeriesId id, Series& series) {
@@ -154,17 +224,22 @@ void Engine::Subscribe(SeriesId id, Series& series) {
   for (const Label& label : labels.items()) {
     postings_[absl::StrCat(label.name, "\xff", label.value)].push_back(id);
   }
-  for (size_t i = 0; i < rules_.size(); ++i) {
+  auto subscribe = [&](int reader, const Expr& expr) {
     bool reads = false;
-    for (const SelectorReach& use :
-         SelectorReaches(*rules_[i].alerting->options().expr, eval_options_.lookback)) {
+    for (const SelectorReach& use : SelectorReaches(expr, eval_options_.lookback)) {
       if (!MatchesAll(use.selector->matchers, labels)) continue;
       reads = true;
       series.retention_ms = std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach));
     }
-    if (reads) series.rules.push_back(static_cast<int>(i));
+    if (reads) series.readers.push_back(reader);
+  };
+  for (size_t i = 0; i < records_.size(); ++i) {
+    subscribe(int(i), *records_[i].recording->options().expr);
   }
-  if (!series.rules.empty()) series.window = std::make_unique<SampleWindow>();
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    subscribe(int(records_.size() + i), *rules_[i].alerting->options().expr);
+  }
+  if (!series.readers.empty()) series.window = std::make_unique<SampleWindow>();
 }
 
 void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
@@ -182,9 +257,11 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
     if (series.window) {
       series.window->Append(*series.newest, sample.timestamp_ms - series.retention_ms);
     }
-    for (int rule : series.rules) {
-      dirty[rule] = true;
-      if (!rules_[rule].unconfirmed.empty()) Confirm(rules_[rule], index_.Get(sample.series));
+    for (int reader : series.readers) {
+      dirty[reader] = true;
+      if (reader < int(records_.size())) continue;
+      Rule& rule = rules_[reader - records_.size()];
+      if (!rule.unconfirmed.empty()) Confirm(rule, index_.Get(sample.series));
     }
   }
   for (const SeriesNote& note : batch.notes) {
@@ -262,11 +339,7 @@ void Engine::EvaluateRule(int rule_index, absl::Time now) {
 
 void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions,
                        absl::Time now) {
-  for (const AlertTransition& t : transitions) {
-    if (t.kind != AlertTransition::Kind::kPending) continue;
-    LogLine(absl::StrCat(rule.config->name, " pending: ", Describe(t.alert, NoteOf(t.alert)),
-                         "; fires after ", absl::FormatDuration(rule.config->for_duration)));
-  }
+  RecordPending(rule, transitions);
   // Incidents follow the alerts' current states rather than single transitions,
   // so that a ledger write that failed is retried on the next evaluation, and
   // incidents opened before a restart (whose alerts this process never saw
@@ -276,10 +349,23 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
   for (const Alert& alert : alerts) {
     uint64_t fingerprint = alert.labels.Fingerprint();
     active[fingerprint] = &alert;
-    if (alert.state == AlertState::kFiring && !rule.open.contains(fingerprint)) {
-      OpenIncident(rule, alert, now);
+    if (alert.state != AlertState::kFiring || rule.open.contains(fingerprint)) continue;
+    if (std::optional<int64_t> parent = ParentIncident(rule)) {
+      auto [it, first] = rule.attached.try_emplace(fingerprint, *parent);
+      if (first || it->second != *parent) {
+        it->second = *parent;
+        std::string text = absl::StrCat(rule.config->name, " ", Describe(alert, NoteOf(alert)),
+                                        " attached: it depends on a rule firing here");
+        (void)ledger_.AddTimeline(*parent, {now, "attached", text});
+        LogLine(absl::StrCat(IncidentId(*parent), " ", text));
+      }
+      continue;
     }
+    rule.attached.erase(fingerprint);
+    OpenIncident(rule, alert, now);
   }
+  absl::erase_if(rule.attached,
+                 [&](const auto& entry) { return !active.contains(entry.first); });
   std::vector<uint64_t> cleared;
   bool warming_up = now < started_at_ + eval_options_.lookback;
   for (const auto& [fingerprint, number] : rule.open) {
@@ -289,6 +375,7 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
     if (warming_up && rule.unconfirmed.contains(fingerprint)) continue;
     cleared.push_back(fingerprint);
   }
+  ForgetPending(rule);
   bool owed = false;
   for (uint64_t fingerprint : cleared) {
     int64_t number = rule.open[fingerprint];
@@ -308,6 +395,54 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
                          absl::FormatDuration(absl::Floor(now - resolved->first_evidence, absl::Seconds(1)))));
   }
   if (owed && on_outbox_) on_outbox_();
+}
+
+std::optional<int64_t> Engine::ParentIncident(const Rule& rule) const {
+  std::optional<int64_t> found;
+  for (int parent : rule.parents) {
+    for (const auto& [fingerprint, number] : rules_[parent].open) {
+      if (!found || number < *found) found = number;
+    }
+  }
+  return found;
+}
+
+void Engine::RecordPending(Rule& rule, const std::vector<AlertTransition>& transitions) {
+  for (const AlertTransition& t : transitions) {
+    if (t.kind != AlertTransition::Kind::kPending) continue;
+    uint64_t fingerprint = t.alert.labels.Fingerprint();
+    absl::Time since = t.alert.active_at;
+    if (auto restored = restored_pending_.find(fingerprint); restored != restored_pending_.end()) {
+      if (rule.alerting->RestoreActiveAt(t.alert.labels, restored->second)) since = restored->second;
+      restored_pending_.erase(restored);
+    } else if (absl::Status s = ledger_.RecordPendingAlert(rule.config->name, t.alert.labels, since);
+               !s.ok()) {
+      LogLine(absl::StrCat(rule.config->name, ": could not record pending alert: ", s.message()));
+    }
+    rule.pending[fingerprint] = t.alert.labels;
+    LogLine(absl::StrCat(rule.config->name, " pending since ", FormatTimestamp(since), ": ",
+                         Describe(t.alert, NoteOf(t.alert)), "; fires after ",
+                         absl::FormatDuration(rule.config->for_duration)));
+  }
+}
+
+void Engine::ForgetPending(Rule& rule) {
+  if (rule.pending.empty()) return;
+  absl::flat_hash_set<uint64_t> still;
+  for (const Alert& alert : rule.alerting->Alerts()) {
+    uint64_t fingerprint = alert.labels.Fingerprint();
+    bool recorded_elsewhere = rule.open.contains(fingerprint) || rule.attached.contains(fingerprint);
+    if (alert.state == AlertState::kPending || !recorded_elsewhere) still.insert(fingerprint);
+  }
+  for (auto it = rule.pending.begin(); it != rule.pending.end();) {
+    if (still.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    // Fired (its incident, written before this, now holds the start) or cleared.
+    (void)ledger_.ForgetPendingAlert(it->second);
+    rule.pending.erase(it++);
+  }
 }
 
 void Engine::Confirm(Rule& rule, const Labels& series_labels) {

@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "detector/clock.h"
 #include "detector/config.h"
@@ -27,6 +28,7 @@
 #include "detector/series_reader.h"
 #include "detector/window.h"
 #include "rules/alerting_rule.h"
+#include "rules/recording_rule.h"
 
 namespace klaxon {
 
@@ -87,6 +89,17 @@ class Engine : public SeriesReader {
     // a restart says nothing about them. By fingerprint, the labels a series
     // behind the alert must carry.
     absl::flat_hash_map<uint64_t, Labels> unconfirmed;
+    std::vector<int> parents;  // rules_ indexes of depends_on
+    // Firing alerts attached to a parent's incident instead of their own, by
+    // fingerprint, with the parent incident's number.
+    absl::flat_hash_map<uint64_t, int64_t> attached;
+    // Alerts waiting out `for`, by fingerprint, as recorded in the ledger.
+    absl::flat_hash_map<uint64_t, Labels> pending;
+  };
+  struct Record {
+    std::unique_ptr<RecordingRule> recording;
+    const RecordConfig* config;
+    absl::flat_hash_set<SeriesId> outputs;  // series written by the last evaluation
   };
   struct Series {
     bool seen = false;
@@ -94,7 +107,9 @@ class Engine : public SeriesReader {
     // Only for series some rule reads: samples reaching back `retention_ms`.
     std::unique_ptr<SampleWindow> window;
     int64_t retention_ms = 0;
-    std::vector<int> rules;  // rules whose selectors match this series
+    // Readers whose selectors match this series: records_ indexes, then
+    // rules_ indexes offset by records_.size().
+    std::vector<int> readers;
     std::string note;        // the source's latest words about it
   };
   // The newest sample at or before `at_ms`, if any.
@@ -102,6 +117,13 @@ class Engine : public SeriesReader {
 
   void Loop();
   void Apply(const SampleBatch& batch, std::vector<bool>& dirty);
+  void EvaluateRecord(Record& record, absl::Time now, std::vector<bool>& dirty);
+  // The unresolved incident of a rule this one depends on, if any fires.
+  std::optional<int64_t> ParentIncident(const Rule& rule) const;
+  // Pending alerts are recorded in the ledger when they start waiting, and
+  // forgotten only after an incident that keeps their start was written.
+  void RecordPending(Rule& rule, const std::vector<AlertTransition>& transitions);
+  void ForgetPending(Rule& rule);
   void Subscribe(SeriesId id, Series& series);
   // Calls `check` for every stored series that may match `matchers`.
   void ForCandidates(const std::vector<LabelMatcher>& matchers,
@@ -122,7 +144,12 @@ class Engine : public SeriesReader {
   Ledger& ledger_;
   const Clock& clock_;
   std::function<void()> on_outbox_;
+  std::vector<Record> records_;
   std::vector<Rule> rules_;
+  std::vector<int> rule_order_;  // parents before the rules that depend on them
+  // Pending alerts recorded before this process started, by fingerprint: their
+  // `for` wait resumes from the recorded start when they are pending again.
+  absl::flat_hash_map<uint64_t, absl::Time> restored_pending_;
   EngineOptions options_;
   EvalOptions eval_options_;
   std::optional<absl::Time> next_tick_;

@@ -52,6 +52,17 @@ url = "http://127.0.0.1:1/"
     ledger_.reset();
     std::filesystem::remove_all(dir_);
   }
+  // Replaces the fixture's config; the ledger and series stay.
+  void UseConfig(const std::string& text) {
+    auto config = LoadConfigString(text, (dir_ / "klaxon.toml").string());
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *config;
+    NewEngine();
+  }
+  void Push(SeriesId id, double value) {
+    engine_->Ingest({{{id, absl::ToUnixMillis(clock_.WallNow()), value}}, {}});
+    engine_->ProcessPending();
+  }
   void NewEngine() {
     engine_ = std::make_unique<Engine>(config_, index_, *ledger_, clock_, [this] { ++wakeups_; });
     ASSERT_TRUE(engine_->Init().ok());
@@ -240,6 +251,111 @@ TEST_F(EngineTest, ASeriesThatStopsReportingAgesOutOnTheTick) {
   std::vector<Incident> incidents = Incidents();
   ASSERT_EQ(incidents.size(), 1u);
   EXPECT_EQ(incidents[0].state, IncidentState::kResolved);
+}
+
+TEST_F(EngineTest, RecordedSeriesFeedAlertingRules) {
+  UseConfig(R"(
+[[record]]
+record = "job:errors:ratio"
+expr = 'errors_total / requests_total'
+
+[[rule]]
+name = "ErrorRatioHigh"
+expr = 'job:errors:ratio > 0.5'
+)");
+  SeriesId errors = index_.Intern({{"__name__", "errors_total"}, {"job", "api"}});
+  SeriesId requests = index_.Intern({{"__name__", "requests_total"}, {"job", "api"}});
+  engine_->Ingest({{{errors, absl::ToUnixMillis(clock_.WallNow()), 9},
+                    {requests, absl::ToUnixMillis(clock_.WallNow()), 10}},
+                   {}});
+  engine_->ProcessPending();
+  std::vector<Incident> incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  EXPECT_EQ(incidents[0].labels.Get("job"), "api");
+  EXPECT_DOUBLE_EQ(incidents[0].value, 0.9);
+  // The recorded series is a series like any other, on /metrics too.
+  bool recorded = false;
+  for (const SeriesValue& v : engine_->SeriesSnapshot()) {
+    recorded |= index_.Get(v.series).MetricName() == "job:errors:ratio";
+  }
+  EXPECT_TRUE(recorded);
+}
+
+TEST_F(EngineTest, ARecordedSeriesThatVanishesGoesStale) {
+  UseConfig(R"(
+[[record]]
+record = "up:down"
+expr = 'up == 0'
+
+[[rule]]
+name = "Down"
+expr = 'up:down'
+)");
+  SeriesId up = index_.Intern({{"__name__", "up"}, {"job", "api"}});
+  Push(up, 0);
+  ASSERT_EQ(Incidents().size(), 1u);
+  clock_.Advance(absl::Seconds(1));
+  Push(up, 1);  // `up == 0` is empty now; its recorded series ends at once
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+}
+
+TEST_F(EngineTest, AChildRuleAttachesToItsFiringParentInsteadOfTicketing) {
+  UseConfig(R"(
+[[rule]]
+name = "ShopDown"
+expr = 'probe_success{probe="shop"} == 0'
+depends_on = ["UplinkDown"]
+
+[[rule]]
+name = "UplinkDown"
+expr = 'probe_success{probe="uplink"} == 0'
+)");
+  SeriesId uplink = index_.Intern({{"__name__", "probe_success"}, {"probe", "uplink"}});
+  SeriesId shop = index_.Intern({{"__name__", "probe_success"}, {"probe", "shop"}});
+  // Both fail in the same instant; the parent is evaluated first whatever the file order.
+  engine_->Ingest({{{uplink, absl::ToUnixMillis(clock_.WallNow()), 0},
+                    {shop, absl::ToUnixMillis(clock_.WallNow()), 0}},
+                   {}});
+  engine_->ProcessPending();
+  std::vector<Incident> incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  EXPECT_EQ(incidents[0].rule, "UplinkDown");
+  auto parent = ledger_->GetIncident(incidents[0].number);
+  bool attached = false;
+  for (const auto& e : parent->timeline) {
+    if (e.kind == "attached") {
+      attached = true;
+      EXPECT_THAT(e.text, HasSubstr("ShopDown"));
+    }
+  }
+  EXPECT_TRUE(attached);
+  // The uplink comes back but the shop stays down: now it is the shop's own incident.
+  clock_.Advance(absl::Seconds(1));
+  Push(uplink, 1);
+  clock_.Advance(absl::Seconds(1));
+  Push(shop, 0);
+  incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 2u);
+  EXPECT_EQ(incidents[0].rule, "ShopDown");
+  EXPECT_EQ(incidents[0].state, IncidentState::kOpen);
+  EXPECT_EQ(incidents[1].state, IncidentState::kResolved);
+}
+
+TEST_F(EngineTest, AForWaitSurvivesARestart) {
+  absl::Time first = clock_.WallNow();
+  Probe(0);
+  clock_.Advance(absl::Seconds(20));
+  Probe(0);
+  NewEngine();  // 20s into a 30s wait
+  clock_.Advance(absl::Seconds(5));
+  Probe(0);
+  EXPECT_TRUE(Incidents().empty());
+  clock_.Advance(absl::Seconds(5));  // 30s after the first evidence, 10s after the restart
+  engine_->ProcessPending();
+  std::vector<Incident> incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 1u);
+  EXPECT_EQ(incidents[0].first_evidence, first) << "the SLA clock keeps its start";
+  EXPECT_TRUE(ledger_->PendingAlerts()->empty()) << "fired: the incident holds the start now";
 }
 
 TEST_F(EngineTest, SeriesNoRuleReadsAreKeptForMetricsButWakeNoRule) {

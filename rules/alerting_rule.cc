@@ -172,4 +172,11 @@ std::vector<Alert> AlertingRule::Alerts() const {
   return out;
 }
 
+bool AlertingRule::RestoreActiveAt(const Labels& alert_labels, absl::Time active_at) {
+  auto it = alerts_.find(alert_labels);
+  if (it == alerts_.end() || it->second.state != AlertState::kPending) return false;
+  if (active_at < it->second.active_at) it->second.active_at = active_at;
+  return true;
+}
+
 }  // namespace klaxon

@@ -89,6 +89,10 @@ class AlertingRule {
 
   const AlertingRuleOptions& options() const { return options_; }
   std::vector<Alert> Alerts() const;  // pending and firing, by labels
+  // After a restart: a pending alert whose wait began before it (as recorded
+  // by the caller) keeps that start, as Prometheus restores ALERTS_FOR_STATE.
+  // Only moves active_at earlier; false when no such pending alert exists.
+  bool RestoreActiveAt(const Labels& alert_labels, absl::Time active_at);
 
  private:
   AlertingRuleOptions options_;

@@ -300,6 +300,20 @@ class AlertingRuleTest : public ::testing::Test {
 
 constexpr absl::string_view kProbeDown = "probe_success == 0";
 
+TEST_F(AlertingRuleTest, RestoredActiveAtShortensTheWait) {
+  AlertingRule rule(Options(kProbeDown, absl::Seconds(30)));
+  Labels alert = L(R"({alertname="CheckoutDown", probe="checkout"})");
+  EXPECT_FALSE(rule.RestoreActiveAt(alert, kT0 - absl::Seconds(25))) << "no such pending alert";
+  Set(R"(probe_success{probe="checkout"})", kT0, 0);
+  Eval(rule, kT0);
+  // The wait began 25s before this process saw it; a later start is ignored.
+  EXPECT_TRUE(rule.RestoreActiveAt(alert, kT0 - absl::Seconds(25)));
+  EXPECT_TRUE(rule.RestoreActiveAt(alert, kT0 + absl::Seconds(5)));
+  EXPECT_EQ(rule.Alerts()[0].active_at, kT0 - absl::Seconds(25));
+  EXPECT_EQ(rule.NextDeadline(), kT0 + absl::Seconds(5));
+  EXPECT_THAT(Kinds(rule.FireDue(kT0 + absl::Seconds(5))), ElementsAre("firing checkout"));
+}
+
 TEST_F(AlertingRuleTest, PendingThenFiringAfterFor) {
   AlertingRule rule(Options(kProbeDown, absl::Seconds(30)));
   Set(R"(probe_success{probe="checkout"})", kT0, 0);
