@@ -87,21 +87,26 @@ Labels MatchSignature(const Labels& labels, const VectorMatching& m) {
 // Prometheus refuses a result in which changing labels merged two series.
 absl::Status CheckDistinctLabelsets(const InstantVector& v) {
   if (v.size() < 2) return absl::OkStatus();
-  absl::flat_hash_set<Labels> seen;
+  // By fingerprint, comparing label sets only when two fingerprints agree: this
+  // runs on every evaluation, and copying every label set into a set did not
+  // pay.
+  absl::flat_hash_map<uint64_t, const Labels*> seen;
   seen.reserve(v.size());
+  std::vector<const Labels*> collided;
   for (const VectorSample& s : v) {
-    if (!seen.insert(s.labels).second) {
+    auto [it, inserted] = seen.try_emplace(s.labels.Fingerprint(), &s.labels);
+    if (inserted) continue;
+    bool duplicate = *it->second == s.labels;
+    for (const Labels* other : collided) duplicate |= *other == s.labels;
+    if (duplicate) {
       return absl::InvalidArgumentError(absl::StrCat(
           "vector cannot contain metrics with the same labelset: ", s.labels.ToString()));
     }
+    collided.push_back(&s.labels);
   }
   return absl::OkStatus();
 }
 
-void SortByLabels(InstantVector& v) {
-  std::sort(v.begin(), v.end(),
-            [](const VectorSample& a, const VectorSample& b) { return a.labels < b.labels; });
-}
 
 // absent()'s labels: those its selector pins with `=`, unless another matcher
 // names the same label (createLabelsForAbsentFunction).
@@ -551,7 +556,6 @@ class Evaluation {
       if (any_series) return InstantVector{};
       return InstantVector{VectorSample{AbsentLabels(ms->selector), 1.0, std::nullopt}};
     }
-    SortByLabels(out);
     if (absl::Status st = CheckDistinctLabelsets(out); !st.ok()) return st;
     return out;
   }
