@@ -1,5 +1,7 @@
 // Costs on the detection path: interning a series, a probe result through the
 // engine to an evaluated rule, and one durable ledger transaction.
+#include <malloc.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -128,6 +130,46 @@ void BM_EngineTick100RulesOver100kSeries(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_EngineTick100RulesOver100kSeries)->Unit(benchmark::kMillisecond);
+
+// Heap bytes the engine holds per series, for 100,000 series that no rule
+// reads against 100,000 that one rule reads with a 5m window of 15s samples.
+void BM_EngineMemoryPerSeries(benchmark::State& state) {
+  const bool read_by_rule = state.range(0) == 1;
+  std::string dir = (std::filesystem::temp_directory_path() / "klaxon-bench-memory").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  absl::StatusOr<Config> config = LoadConfigString(R"(
+[[rule]]
+name = "Fast"
+expr = 'rate(read_total[5m]) > 1000'
+)",
+                                                   dir + "/klaxon.toml");
+  auto ledger = Ledger::Open(dir + "/klaxon.db");
+  for (auto _ : state) {
+    SeriesIndex index;
+    std::vector<SeriesId> ids;
+    for (int i = 0; i < 100'000; ++i) {
+      ids.push_back(index.Intern({{"__name__", read_by_rule ? "read_total" : "unread_total"},
+                                  {"instance", absl::StrCat("host-", i)}}));
+    }
+    FakeClock clock;
+    size_t before = mallinfo2().uordblks;
+    {
+      Engine engine(*config, index, **ledger, clock, nullptr);
+      (void)engine.Init();
+      for (int step = 0; step <= 20; ++step) {
+        clock.Advance(absl::Seconds(15));
+        SampleBatch batch;
+        for (SeriesId id : ids) batch.samples.push_back({id, absl::ToUnixMillis(clock.WallNow()), 1.0 * step});
+        engine.Ingest(std::move(batch));
+        engine.ProcessPending();
+      }
+      state.counters["bytes_per_series"] = double(mallinfo2().uordblks - before) / ids.size();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_EngineMemoryPerSeries)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace klaxon
