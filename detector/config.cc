@@ -1,6 +1,7 @@
 #include "detector/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -34,6 +36,7 @@
 #include "rules/promtool_values.h"
 #include "rules/recording_rule.h"
 #include "rules/rule_test_runner.h"
+#include "rules/slo.h"
 
 namespace klaxon {
 
@@ -609,8 +612,9 @@ class Loader : public TomlWalker {
     if (!parsed.has_value()) return Result();
     const toml::table& root = *parsed;
     config_.path = path_;
-    CheckKeys(root, "", {"server", "service", "probe", "rule", "record", "sink"});
+    CheckKeys(root, "", {"server", "rules", "service", "probe", "rule", "record", "sink"});
     if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
+    if (const toml::table* rules = Table(root.get("rules"), "rules")) LoadRulesSettings(*rules);
     std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
     for (size_t i = 0; i < sinks.size(); ++i) LoadSink(*sinks[i], Index("sink", i));
     std::vector<const toml::table*> services = TableArray(root, "service", "");
@@ -622,6 +626,10 @@ class Loader : public TomlWalker {
     }
     std::vector<const toml::table*> rules = TableArray(root, "rule", "");
     for (size_t i = 0; i < rules.size(); ++i) LoadRule(*rules[i], Index("rule", i));
+    // After every [[rule]], so that a generated name clashing with one is
+    // reported at the SLO, and before the references, so that depends_on may
+    // name a generated rule.
+    GenerateSloRules();
     std::vector<const toml::table*> records = TableArray(root, "record", "");
     for (size_t i = 0; i < records.size(); ++i) LoadRecord(*records[i], Index("record", i));
     ResolveRefs();
@@ -683,6 +691,16 @@ class Loader : public TomlWalker {
     }
   }
 
+  void LoadRulesSettings(const toml::table& table) {
+    CheckKeys(table, "rules", {"tick", "lookback"});
+    if (auto tick = Duration(table, "tick", "rules", Sign::kPositive)) {
+      config_.rules_settings.tick = *tick;
+    }
+    if (auto lookback = Duration(table, "lookback", "rules", Sign::kPositive)) {
+      config_.rules_settings.lookback = *lookback;
+    }
+  }
+
   void LoadSink(const toml::table& table, const std::string& path) {
     CheckKeys(table, path, {"name", "type", "url", "timeout", "headers"});
     SinkOptions sink;
@@ -724,13 +742,16 @@ class Loader : public TomlWalker {
   }
 
   void LoadService(const toml::table& table, const std::string& path) {
-    CheckKeys(table, path, {"name", "tickets", "sla"});
+    CheckKeys(table, path, {"name", "tickets", "sla", "slo"});
     ServiceConfig service;
+    bool named = false;
     if (std::optional<std::string> name = Name(table, path, "service", service_names_)) {
       if (!IsServiceName(*name)) {
         Fail(*table.get("name"), Join(path, "name"),
              absl::StrCat("invalid service name \"", *name,
                           "\": use letters, digits, '_', '.' and '-' only"));
+      } else {
+        named = true;
       }
       service.name = *name;
     }
@@ -740,7 +761,173 @@ class Loader : public TomlWalker {
       CheckKeys(*sla, sla_path, {"time_to_ticket"});
       service.sla.time_to_ticket = Duration(*sla, "time_to_ticket", sla_path, Sign::kPositive);
     }
+    std::vector<const toml::table*> slos = TableArray(table, "slo", path);
+    absl::flat_hash_map<std::string, int> slo_names;
+    for (size_t i = 0; i < slos.size(); ++i) {
+      std::string slo_path = Index(Join(path, "slo"), i);
+      std::optional<SloConfig> slo = LoadSlo(*slos[i], slo_path, slo_names);
+      if (!slo.has_value()) continue;
+      // Rules are generated only for an SLO that loaded whole, so that one
+      // mistake is one error.
+      if (named) {
+        pending_slos_.push_back({config_.services.size(), service.slos.size(),
+                                 PosOf(slos[i]->get("name")->source()), Join(slo_path, "name")});
+      }
+      service.slos.push_back(*std::move(slo));
+    }
     config_.services.push_back(std::move(service));
+  }
+
+  // One [[service.slo]]; nullopt when anything in it is wrong (and reported).
+  std::optional<SloConfig> LoadSlo(const toml::table& table, const std::string& path,
+                                   absl::flat_hash_map<std::string, int>& names) {
+    CheckKeys(
+        table, path,
+        {"name", "objective", "window", "errors", "total", "page_severity", "ticket_severity"});
+    SloConfig slo;
+    bool ok = true;
+    const size_t known = names.size();
+    if (std::optional<std::string> name = Name(table, path, "SLO", names)) {
+      // A duplicate's rules would clash too: one mistake, one error.
+      if (names.size() == known) ok = false;
+      // The `slo` label of its series and part of its rules' names.
+      if (!IsServiceName(*name)) {
+        Fail(*table.get("name"), Join(path, "name"),
+             absl::StrCat("invalid SLO name \"", *name,
+                          "\": use letters, digits, '_', '.' and '-' only"));
+        ok = false;
+      }
+      slo.name = *name;
+    } else {
+      ok = false;
+    }
+    if (const toml::node* node = Field(table, "objective", path, /*required=*/true)) {
+      const std::string key = Join(path, "objective");
+      if (const toml::value<std::string>* text = node->as_string()) {
+        absl::StatusOr<double> objective = ParsePercent(text->get());
+        if (!objective.ok()) {
+          Fail(*node, key, objective.status().message());
+          ok = false;
+        } else if (*objective <= 0 || *objective >= 1) {
+          // 100% leaves no budget to burn; 0% promises nothing.
+          Fail(*node, key,
+               absl::StrCat("objective \"", text->get(), "\" must be above 0% and below 100%"));
+          ok = false;
+        } else {
+          // "99.9%" / 100 is 0.9990000000000001 in binary; rounding to 12
+          // places gives the double nearest 0.999, as /metrics should show it.
+          slo.objective = std::round(*objective * 1e12) / 1e12;
+        }
+      } else {
+        Fail(*node, key,
+             absl::StrCat("expected a percentage string such as \"99.9%\", got ",
+                          TypeName(node->type())));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (table.get("window") != nullptr) {
+      std::optional<absl::Duration> window = Duration(table, "window", path, Sign::kPositive);
+      if (window.has_value() && *window > absl::Hours(24 * 365)) {
+        Fail(*table.get("window"), Join(path, "window"),
+             absl::StrCat("window ", DurationToString(*window),
+                          " is longer than 1y (the budget keeps 16 bytes for every hour of it)"));
+        window.reset();
+      }
+      if (window.has_value()) {
+        slo.window = *window;
+      } else {
+        ok = false;
+      }
+    }
+    for (auto [key, text, parsed] : {std::tuple("errors", &slo.errors, &slo.parsed_errors),
+                                     std::tuple("total", &slo.total, &slo.parsed_total)}) {
+      std::optional<ExprPtr> expr = Expression(table, key, path, *text);
+      if (!expr.has_value()) {
+        ok = false;
+        continue;
+      }
+      ValueType type = TypeOf(**expr);
+      if (type != ValueType::kInstantVector && type != ValueType::kScalar) {
+        Fail(*table.get(key), Join(path, key),
+             absl::StrCat("expected a counter's current total (an instant vector or a scalar, "
+                          "such as sum(http_requests_total)), got ",
+                          ValueTypeName(type)));
+        ok = false;
+        continue;
+      }
+      *parsed = *expr;
+    }
+    ok &= Severity(table, "page_severity", path, slo.page_severity);
+    ok &= Severity(table, "ticket_severity", path, slo.ticket_severity);
+    if (!ok) return std::nullopt;
+    return slo;
+  }
+
+  // An optional severity into `out`; false when it is given and wrong.
+  bool Severity(const toml::table& table, absl::string_view key, absl::string_view path,
+                std::string& out) {
+    if (table.get(Std(key)) == nullptr) return true;
+    std::optional<std::string> severity = String(table, key, path);
+    if (!severity.has_value()) return false;
+    if (std::find(std::begin(kSeverities), std::end(kSeverities), *severity) ==
+        std::end(kSeverities)) {
+      Fail(*table.get(Std(key)), Join(path, key),
+           absl::StrCat("unknown severity \"", *severity, "\" (one of ",
+                        absl::StrJoin(kSeverities, ", "), ")"));
+      return false;
+    }
+    out = *severity;
+    return true;
+  }
+
+  // The workbook's page and ticket rules of every SLO that loaded, appended to
+  // the rules like any [[rule]].
+  void GenerateSloRules() {
+    // Generated name -> what generated it, for a clash between two SLOs.
+    absl::flat_hash_map<std::string, std::string> generated;
+    for (const PendingSlo& pending : pending_slos_) {
+      const ServiceConfig& service = config_.services[pending.service];
+      const SloConfig& slo = service.slos[pending.slo];
+      SloAlertSeverities severities;
+      severities.page = slo.page_severity;
+      severities.ticket = slo.ticket_severity;
+      absl::StatusOr<std::vector<SloAlertRule>> rules =
+          SloAlertingRules(SloOptionsFor(service, slo), severities);
+      if (!rules.ok()) {
+        Fail(pending.name_pos, pending.name_key, rules.status().message());
+        continue;
+      }
+      std::string what = absl::StrCat("SLO \"", slo.name, "\" of service \"", service.name,
+                                      "\" on line ", pending.name_pos.line);
+      for (SloAlertRule& rule : *rules) {
+        const std::string& name = rule.options.name;
+        if (auto it = generated.find(name); it != generated.end()) {
+          Fail(pending.name_pos, pending.name_key,
+               absl::StrCat("generated rule \"", name, "\" is also generated for the ", it->second,
+                            "; rename one of the two"));
+          continue;
+        }
+        if (auto it = rule_names_.find(name); it != rule_names_.end()) {
+          Fail(pending.name_pos, pending.name_key,
+               absl::StrCat("generated rule \"", name, "\" has the name of the [[rule]] on line ",
+                            it->second, "; rename the SLO or the rule"));
+          continue;
+        }
+        generated[name] = what;
+        rule_names_[name] = pending.name_pos.line;
+        RuleConfig config;
+        config.name = name;
+        config.service = service.name;
+        config.severity = rule.options.severity;
+        config.expr = std::move(rule.expr);
+        config.parsed_expr = rule.options.expr;
+        config.summary = rule.options.summary_template;
+        config.slo = slo.name;
+        config_.rules.push_back(std::move(config));
+      }
+    }
   }
 
   void LoadHttpProbe(const toml::table& table, const std::string& path) {
@@ -941,6 +1128,15 @@ class Loader : public TomlWalker {
   }
 
   Config config_;
+  // An SLO that loaded whole, waiting for every [[rule]] before its rules are
+  // generated: indexes into config_.services and that service's slos.
+  struct PendingSlo {
+    size_t service;
+    size_t slo;
+    Pos name_pos;
+    std::string name_key;
+  };
+  std::vector<PendingSlo> pending_slos_;
   // name -> line of its first definition
   absl::flat_hash_map<std::string, int> service_names_;
   absl::flat_hash_map<std::string, int> probe_names_;
@@ -1281,6 +1477,17 @@ AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule) {
   options.summary_template = rule.summary;
   options.labels = rule.labels;
   options.annotations = rule.annotations;
+  return options;
+}
+
+SloOptions SloOptionsFor(const ServiceConfig& service, const SloConfig& slo) {
+  SloOptions options;
+  options.service = service.name;
+  options.name = slo.name;
+  options.objective = slo.objective;
+  options.window = slo.window;
+  options.errors = slo.parsed_errors;
+  options.total = slo.parsed_total;
   return options;
 }
 

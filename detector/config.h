@@ -19,6 +19,7 @@
 #include "rules/expr.h"
 #include "rules/recording_rule.h"
 #include "rules/rule_test_runner.h"
+#include "rules/slo.h"
 
 namespace klaxon {
 
@@ -33,9 +34,28 @@ struct SlaConfig {
   std::optional<absl::Duration> time_to_ticket;
 };
 
+// One [[service.slo]]: an objective for the ratio of two counters' increases,
+// tracked by an SloTracker and alerted on by two generated rules (see rules/slo.h).
+struct SloConfig {
+  std::string name;      // unique within its service; the `slo` label
+  double objective = 0;  // "99.9%" -> 0.999; in (0, 1)
+  // Default: 30d. The error budget's window; at most 1y.
+  absl::Duration window = absl::Hours(24 * 30);
+  // PromQL giving the current totals of the bad-events and all-events
+  // counters, as written and parsed once at load (set whenever loading succeeded).
+  std::string errors;
+  ExprPtr parsed_errors;
+  std::string total;
+  ExprPtr parsed_total;
+  // Of the generated ...BurnRatePage and ...BurnRateTicket rules.
+  std::string page_severity = "critical";
+  std::string ticket_severity = "warning";
+};
+
 struct ServiceConfig {
   std::string name;
   SlaConfig sla;
+  std::vector<SloConfig> slos;  // [[service.slo]], file order
   // Ticket sinks (by name) that get this service's incidents; empty: every sink.
   std::vector<std::string> tickets;
 };
@@ -57,6 +77,9 @@ struct RuleConfig {
   // Rules this one depends on: while one of them fires, this rule's alerts are
   // attached to its incident and open no ticket of their own.
   std::vector<std::string> depends_on;
+  // For the burn-rate rules generated from a [[service.slo]]: its name (the
+  // rule's `service` is the SLO's service). Empty for a [[rule]].
+  std::string slo;
 };
 
 // The alerting-rule settings of one [[rule]], for the engine and `klaxon test`.
@@ -72,11 +95,27 @@ struct RecordConfig {
 // The recording-rule settings of one [[record]].
 RecordingRuleOptions RecordingOptionsFor(const RecordConfig& record);
 
+// The tracker settings of one [[service.slo]] of `service`.
+SloOptions SloOptionsFor(const ServiceConfig& service, const SloConfig& slo);
+
+// [rules]: how the engine evaluates every rule.
+struct RulesSettings {
+  // Default: 1s. Every rule is also evaluated this often (and every SLO
+  // updated), for what changes with time passing alone.
+  absl::Duration tick = absl::Seconds(1);
+  // Default: 5m, Prometheus's lookback delta. How far back an instant selector
+  // looks for a series' newest sample; a series silent longer is absent.
+  absl::Duration lookback = absl::Minutes(5);
+};
+
 struct Config {
   std::string path;  // the file it came from, for messages
   ServerConfig server;
+  RulesSettings rules_settings;  // [rules]
   std::vector<ServiceConfig> services;
   std::vector<HttpProbeOptions> http_probes;
+  // The [[rule]]s in file order, then the two rules generated for each
+  // [[service.slo]] (see SloConfig), in file order too.
   std::vector<RuleConfig> rules;
   std::vector<RecordConfig> records;
   std::vector<SinkOptions> sinks;

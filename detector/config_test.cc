@@ -180,6 +180,8 @@ TEST(LoadConfigTest, EmptyConfigHasDefaults) {
   EXPECT_THAT(config->http_probes, IsEmpty());
   EXPECT_THAT(config->rules, IsEmpty());
   EXPECT_THAT(config->sinks, IsEmpty());
+  EXPECT_EQ(config->rules_settings.tick, absl::Seconds(1));
+  EXPECT_EQ(config->rules_settings.lookback, absl::Minutes(5));
 }
 
 TEST(LoadConfigTest, ProbeDefaults) {
@@ -238,9 +240,9 @@ name = "nginx"
 )"),
             "klaxon.toml:4:3: log: unknown key");
   EXPECT_EQ(OneError(R"(
-rules = []
+sinks = []
 )"),
-            "klaxon.toml:1:1: rules: unknown key (did you mean \"rule\"?)");
+            "klaxon.toml:1:1: sinks: unknown key (did you mean \"sink\"?)");
 }
 
 TEST(LoadConfigErrorsTest, TypoInsideRuleSuggestsTheKey) {
@@ -878,6 +880,285 @@ labels = { job = 1 }
 record = "x"
 )"),
             "klaxon.toml:1:1: record: expected an array of tables such as [[record]], got a table");
+}
+
+// ---------------------------------------------------------------------------
+// [rules] and [[service.slo]]
+
+TEST(LoadConfigTest, RulesSettings) {
+  absl::StatusOr<Config> config = Load(R"toml(
+[rules]
+tick = "250ms"
+lookback = "10m"
+)toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rules_settings.tick, absl::Milliseconds(250));
+  EXPECT_EQ(config->rules_settings.lookback, absl::Minutes(10));
+}
+
+TEST(LoadConfigErrorsTest, RulesSettingsErrors) {
+  EXPECT_THAT(Errors(R"toml(
+[rules]
+tick = "0s"
+lookback = 5
+lookbak = "1m"
+)toml"),
+              ElementsAre("klaxon.toml:2:8: rules.tick: must be greater than 0",
+                          "klaxon.toml:3:12: rules.lookback: expected a duration string such as "
+                          "\"30s\", got an integer",
+                          "klaxon.toml:4:1: rules.lookbak: unknown key (did you mean "
+                          "\"lookback\"?)"));
+  EXPECT_EQ(OneError(R"toml(
+[rules]
+tick = "1s"
+lookback = "-5m"
+)toml"),
+            "klaxon.toml:3:12: rules.lookback: invalid duration \"-5m\": expected a number at "
+            "position 1 (examples: \"500ms\", \"30s\", \"1h30m\")");
+  EXPECT_EQ(OneError(R"toml(
+rules = []
+)toml"),
+            "klaxon.toml:1:9: rules: expected a table, got an array");
+}
+
+constexpr absl::string_view kSloConfig = R"toml(
+[[service]]
+name = "checkout"
+
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = 'sum(http_requests_total{job="checkout",code=~"5.."})'
+total = 'sum(http_requests_total{job="checkout"})'
+
+[[service.slo]]
+name = "fast-pages"
+objective = "99%"
+window = "7d"
+errors = 'sum(slow_requests_total) or vector(0)'
+total = '1000'
+page_severity = "major"
+ticket_severity = "info"
+
+[[rule]]
+name = "CheckoutDown"
+service = "checkout"
+expr = 'up{job="checkout"} == 0'
+depends_on = ["CheckoutAvailabilityBurnRatePage"]
+)toml";
+
+TEST(LoadConfigTest, SlosLoadWithDefaultsAndGenerateTheirRules) {
+  absl::StatusOr<Config> config = Load(kSloConfig);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->services, SizeIs(1));
+  const std::vector<SloConfig>& slos = config->services[0].slos;
+  ASSERT_THAT(slos, SizeIs(2));
+  EXPECT_EQ(slos[0].name, "availability");
+  EXPECT_EQ(slos[0].objective, 0.999) << "exactly, as /metrics shows it";
+  EXPECT_EQ(slos[0].window, absl::Hours(24 * 30));
+  EXPECT_EQ(slos[0].errors, R"(sum(http_requests_total{job="checkout",code=~"5.."}))");
+  EXPECT_NE(slos[0].parsed_errors, nullptr);
+  EXPECT_NE(slos[0].parsed_total, nullptr);
+  EXPECT_EQ(slos[0].page_severity, "critical");
+  EXPECT_EQ(slos[0].ticket_severity, "warning");
+  EXPECT_DOUBLE_EQ(slos[1].objective, 0.99);
+  EXPECT_EQ(slos[1].window, absl::Hours(24 * 7));
+  EXPECT_EQ(slos[1].page_severity, "major");
+  EXPECT_EQ(slos[1].ticket_severity, "info");
+
+  SloOptions options = SloOptionsFor(config->services[0], slos[1]);
+  EXPECT_EQ(options.service, "checkout");
+  EXPECT_EQ(options.name, "fast-pages");
+  EXPECT_DOUBLE_EQ(options.objective, 0.99);
+  EXPECT_EQ(options.window, absl::Hours(24 * 7));
+  EXPECT_EQ(options.total, slos[1].parsed_total);
+
+  // The [[rule]]s first, then two per SLO in file order.
+  std::vector<std::string> names;
+  for (const RuleConfig& rule : config->rules) names.push_back(rule.name);
+  EXPECT_THAT(names,
+              ElementsAre("CheckoutDown", "CheckoutAvailabilityBurnRatePage",
+                          "CheckoutAvailabilityBurnRateTicket", "CheckoutFastPagesBurnRatePage",
+                          "CheckoutFastPagesBurnRateTicket"));
+  const RuleConfig& page = config->rules[1];
+  EXPECT_EQ(page.service, "checkout");
+  EXPECT_EQ(page.slo, "availability");
+  EXPECT_EQ(page.severity, "critical");
+  EXPECT_EQ(page.for_duration, absl::ZeroDuration());
+  EXPECT_NE(page.parsed_expr, nullptr);
+  EXPECT_THAT(
+      page.expr,
+      HasSubstr(R"(slo:burn_rate{service="checkout",slo="availability",window="1h"} > 14.4 )"
+                R"(and ignoring(window) )"
+                R"(slo:burn_rate{service="checkout",slo="availability",window="5m"} > 14.4)"));
+  EXPECT_THAT(page.summary, StartsWith("checkout availability SLO burning error budget "));
+  EXPECT_EQ(config->rules[2].severity, "warning");
+  EXPECT_EQ(config->rules[3].severity, "major");
+  EXPECT_EQ(config->rules[4].severity, "info");
+  EXPECT_EQ(config->rules[4].slo, "fast-pages");
+  EXPECT_EQ(config->rules[0].slo, "");
+  EXPECT_THAT(config->rules[0].depends_on, ElementsAre("CheckoutAvailabilityBurnRatePage"));
+}
+
+TEST(LoadConfigErrorsTest, SloKeysAndValues) {
+  EXPECT_THAT(Errors(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objetive = "99.9%"
+)toml"),
+              ElementsAre("klaxon.toml:3:1: service[0].slo[0].objective: missing required key",
+                          "klaxon.toml:3:1: service[0].slo[0].errors: missing required key",
+                          "klaxon.toml:3:1: service[0].slo[0].total: missing required key",
+                          "klaxon.toml:5:1: service[0].slo[0].objetive: unknown key (did you "
+                          "mean \"objective\"?)"));
+  constexpr absl::string_view kHead = R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml";
+  auto with = [&](absl::string_view line) { return absl::StrCat(kHead, line, "\n"); };
+  EXPECT_EQ(OneError(with(R"(objective = "100%")")),
+            "klaxon.toml:7:13: service[0].slo[0].objective: objective \"100%\" must be above 0% "
+            "and below 100%");
+  EXPECT_EQ(OneError(with(R"(objective = "0%")")),
+            "klaxon.toml:7:13: service[0].slo[0].objective: objective \"0%\" must be above 0% "
+            "and below 100%");
+  EXPECT_EQ(OneError(with("objective = 99.9")),
+            "klaxon.toml:7:13: service[0].slo[0].objective: expected a percentage string such as "
+            "\"99.9%\", got a float");
+  EXPECT_EQ(OneError(with(R"(objective = "99.9")")),
+            "klaxon.toml:7:13: service[0].slo[0].objective: invalid percentage \"99.9\": "
+            "expected a number followed by '%', such as \"99.9%\"");
+  EXPECT_EQ(OneError(with("objective = \"99%\"\nwindow = \"0s\"")),
+            "klaxon.toml:8:10: service[0].slo[0].window: must be greater than 0");
+  EXPECT_EQ(OneError(with("objective = \"99%\"\nwindow = \"2y\"")),
+            "klaxon.toml:8:10: service[0].slo[0].window: window 2y is longer than 1y (the budget "
+            "keeps 16 bytes for every hour of it)");
+  EXPECT_EQ(OneError(with("objective = \"99%\"\npage_severity = \"urgent\"")),
+            "klaxon.toml:8:17: service[0].slo[0].page_severity: unknown severity \"urgent\" (one "
+            "of critical, major, minor, warning, info)");
+  EXPECT_EQ(OneError(with("objective = \"99%\"\nticket_severity = 3")),
+            "klaxon.toml:8:19: service[0].slo[0].ticket_severity: expected a string, got an "
+            "integer");
+}
+
+TEST(LoadConfigErrorsTest, SloNamesAndExpressions) {
+  // Expression errors point into the string, as a [[rule]] expr's do.
+  EXPECT_EQ(OneError(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = 'sum(errors_total{code=~"5.."}'
+total = "sum(requests_total)"
+)toml"),
+            "klaxon.toml:6:40: service[0].slo[0].errors: 1:30: unexpected end of input, "
+            "expected \",\" or \")\"");
+  EXPECT_EQ(OneError(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "requests_total[5m]"
+)toml"),
+            "klaxon.toml:7:9: service[0].slo[0].total: expected a counter's current total (an "
+            "instant vector or a scalar, such as sum(http_requests_total)), got range vector");
+  EXPECT_EQ(OneError(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "avail ability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml"),
+            "klaxon.toml:4:8: service[0].slo[0].name: invalid SLO name \"avail ability\": use "
+            "letters, digits, '_', '.' and '-' only");
+  // One mistake, one error: the duplicate's generated rules are not reported too.
+  EXPECT_EQ(OneError(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+[[service.slo]]
+name = "availability"
+objective = "99%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml"),
+            "klaxon.toml:9:8: service[0].slo[1].name: duplicate SLO name \"availability\" (first "
+            "defined on line 4)");
+  // The same SLO name in two services is two SLOs.
+  EXPECT_TRUE(Load(R"toml(
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+[[service]]
+name = "search"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml")
+                  .ok());
+}
+
+TEST(LoadConfigErrorsTest, GeneratedRuleNamesMustNotClash) {
+  EXPECT_EQ(OneError(R"toml(
+[[rule]]
+name = "CheckoutAvailabilityBurnRateTicket"
+expr = "up == 0"
+
+[[service]]
+name = "checkout"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml"),
+            "klaxon.toml:8:8: service[0].slo[0].name: generated rule "
+            "\"CheckoutAvailabilityBurnRateTicket\" has the name of the [[rule]] on line 2; "
+            "rename the SLO or the rule");
+  EXPECT_THAT(Errors(R"toml(
+[[service]]
+name = "a-b"
+[[service.slo]]
+name = "c"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+
+[[service]]
+name = "a"
+[[service.slo]]
+name = "b-c"
+objective = "99.9%"
+errors = "sum(errors_total)"
+total = "sum(requests_total)"
+)toml"),
+              ElementsAre("klaxon.toml:12:8: service[1].slo[0].name: generated rule "
+                          "\"ABCBurnRatePage\" is also generated for the SLO \"c\" of service "
+                          "\"a-b\" on line 4; rename one of the two",
+                          "klaxon.toml:12:8: service[1].slo[0].name: generated rule "
+                          "\"ABCBurnRateTicket\" is also generated for the SLO \"c\" of service "
+                          "\"a-b\" on line 4; rename one of the two"));
 }
 
 // ---------------------------------------------------------------------------

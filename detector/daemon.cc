@@ -54,8 +54,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config config, const Clock
     p.dispatcher->AddSink(options.name, std::move(*sink));
   }
   OutboxDispatcher* dispatcher = p.dispatcher.get();
-  p.engine = std::make_unique<Engine>(p.config, p.index, *p.ledger, clock,
-                                      [dispatcher] { dispatcher->Wake(); });
+  p.engine = std::make_unique<Engine>(
+      p.config, p.index, *p.ledger, clock, [dispatcher] { dispatcher->Wake(); },
+      EngineOptionsFor(p.config.rules_settings));
   if (absl::Status status = p.engine->Init(); !status.ok()) return status;
 
   Engine* engine = p.engine.get();

@@ -30,7 +30,16 @@ Engine::Engine(const Config& config, SeriesIndex& index, Ledger& ledger, const C
       ledger_(ledger),
       clock_(clock),
       on_outbox_(std::move(on_outbox)),
-      options_(options) {}
+      options_(options) {
+  eval_options_.lookback = options_.lookback;
+}
+
+EngineOptions EngineOptionsFor(const RulesSettings& settings) {
+  EngineOptions options;
+  options.tick = settings.tick;
+  options.lookback = settings.lookback;
+  return options;
+}
 
 Engine::~Engine() { Stop(); }
 
@@ -53,6 +62,11 @@ absl::Status Engine::Init() {
   for (const RecordConfig& record_config : config_.records) {
     records_.push_back(
         {std::make_unique<RecordingRule>(RecordingOptionsFor(record_config)), &record_config, {}});
+  }
+  for (const ServiceConfig& service : config_.services) {
+    for (const SloConfig& slo : service.slos) {
+      slos_.push_back({std::make_unique<SloTracker>(SloOptionsFor(service, slo)), &slo});
+    }
   }
   absl::flat_hash_map<std::string, int> rule_index;
   for (size_t i = 0; i < rules_.size(); ++i) rule_index[rules_[i].config->name] = int(i);
@@ -162,13 +176,21 @@ void Engine::ProcessPending() {
   for (const SampleBatch& batch : batches) Apply(batch, dirty);
 
   absl::Time now = clock_.WallNow();
-  if (!next_tick_ || *next_tick_ <= now) {
+  bool tick = !next_tick_ || *next_tick_ <= now;
+  if (tick) {
     std::fill(dirty.begin(), dirty.end(), true);
     next_tick_ = now + options_.tick;
   }
   // Records first, in file order, so that rules read what they recorded now.
   for (size_t i = 0; i < records_.size(); ++i) {
     if (dirty[i]) EvaluateRecord(records_[i], now, dirty);
+  }
+  // SLOs on the tick only: their buckets are a minute wide, and their inputs
+  // are counters whose every sample would otherwise cost a full update. After
+  // the records, which they may read; before the rules, so that the generated
+  // burn-rate rules see this tick's burn rates.
+  if (tick) {
+    for (Slo& slo : slos_) UpdateSlo(slo, now, dirty);
   }
   for (int i : rule_order_) {
     if (dirty[records_.size() + i]) EvaluateRule(i, now);
@@ -219,6 +241,22 @@ void Engine::EvaluateRecord(Record& record, absl::Time now, std::vector<bool>& d
   Apply(batch, dirty);
 }
 
+void Engine::UpdateSlo(Slo& slo, absl::Time now, std::vector<bool>& dirty) {
+  absl::StatusOr<InstantVector> result = slo.tracker->Update(*this, now, eval_options_);
+  if (!result.ok()) {
+    // Its series keep their last values until the lookback passes them by.
+    LogLine(absl::StrCat("SLO ", slo.tracker->options().service, "/", slo.config->name,
+                         ": update failed: ", result.status().message()));
+    return;
+  }
+  int64_t now_ms = absl::ToUnixMillis(now);
+  SampleBatch batch;
+  for (const VectorSample& sample : *result) {
+    batch.samples.push_back({index_.Intern(sample.labels), now_ms, sample.value});
+  }
+  Apply(batch, dirty);
+}
+
 void Engine::Subscribe(SeriesId id, Series& series) {
   const Labels& labels = index_.Get(id);
   for (const Label& label : labels.items()) {
@@ -239,7 +277,20 @@ void Engine::Subscribe(SeriesId id, Series& series) {
   for (size_t i = 0; i < rules_.size(); ++i) {
     subscribe(int(records_.size() + i), *rules_[i].alerting->options().expr);
   }
-  if (!series.readers.empty()) series.window = std::make_unique<SampleWindow>();
+  // An SLO's inputs are read on the tick, not on arrival, so the tracker is no
+  // reader to wake; its selectors still need their samples kept.
+  bool slo_reads = false;
+  for (const Slo& slo : slos_) {
+    for (const ExprPtr& expr : {slo.tracker->options().errors, slo.tracker->options().total}) {
+      if (expr == nullptr) continue;  // the tracker reports it on every update
+      for (const SelectorReach& use : SelectorReaches(*expr, eval_options_.lookback)) {
+        if (!MatchesAll(use.selector->matchers, labels)) continue;
+        slo_reads = true;
+        series.retention_ms = std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach));
+      }
+    }
+  }
+  if (!series.readers.empty() || slo_reads) series.window = std::make_unique<SampleWindow>();
 }
 
 void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {

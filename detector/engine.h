@@ -1,7 +1,8 @@
 // Engine is the detector's core: it keeps the newest sample of every series,
 // evaluates a rule as soon as a sample reaches one of its inputs, fires `for`
 // deadlines on their own timers, and turns firing alerts into incidents in the
-// ledger (and cleared alerts into resolutions). Ingest() and SeriesSnapshot()
+// ledger (and cleared alerts into resolutions); on every tick it also updates
+// each SLO's burn rates, as series the rules read. Ingest() and SeriesSnapshot()
 // are thread-safe; everything else runs on the engine's one thread (or, in
 // tests, on the caller's through ProcessPending()).
 #ifndef KLAXON_DETECTOR_ENGINE_H_
@@ -29,6 +30,7 @@
 #include "detector/window.h"
 #include "rules/alerting_rule.h"
 #include "rules/recording_rule.h"
+#include "rules/slo.h"
 
 namespace klaxon {
 
@@ -40,9 +42,17 @@ struct SeriesValue {
 
 struct EngineOptions {
   // Default: 1s. Every rule is also evaluated this often, for what changes with
-  // time passing alone: windows sliding, series going stale, absent().
+  // time passing alone: windows sliding, series going stale, absent(). SLOs
+  // are updated on this tick only.
   absl::Duration tick = absl::Seconds(1);
+  // Default: 5m, Prometheus's lookback delta: how far back an instant selector
+  // looks for a series' newest sample. Also how long after a restart a restored
+  // incident's silent series is still given the benefit of the doubt.
+  absl::Duration lookback = absl::Minutes(5);
 };
+
+// The [rules] settings of a config, for the engine.
+EngineOptions EngineOptionsFor(const RulesSettings& settings);
 
 class Engine : public SeriesReader {
  public:
@@ -101,6 +111,10 @@ class Engine : public SeriesReader {
     const RecordConfig* config;
     absl::flat_hash_set<SeriesId> outputs;  // series written by the last evaluation
   };
+  struct Slo {
+    std::unique_ptr<SloTracker> tracker;
+    const SloConfig* config;
+  };
   struct Series {
     bool seen = false;
     std::optional<Point> newest;  // for /metrics, and all a series no rule reads keeps
@@ -118,6 +132,8 @@ class Engine : public SeriesReader {
   void Loop();
   void Apply(const SampleBatch& batch, std::vector<bool>& dirty);
   void EvaluateRecord(Record& record, absl::Time now, std::vector<bool>& dirty);
+  // Updates one SLO's tracker and stores its series at `now`, as a record's.
+  void UpdateSlo(Slo& slo, absl::Time now, std::vector<bool>& dirty);
   // The unresolved incident of a rule this one depends on, if any fires.
   std::optional<int64_t> ParentIncident(const Rule& rule) const;
   // Pending alerts are recorded in the ledger when they start waiting, and
@@ -146,6 +162,7 @@ class Engine : public SeriesReader {
   std::function<void()> on_outbox_;
   std::vector<Record> records_;
   std::vector<Rule> rules_;
+  std::vector<Slo> slos_;
   std::vector<int> rule_order_;  // parents before the rules that depend on them
   // Pending alerts recorded before this process started, by fingerprint: their
   // `for` wait resumes from the recorded start when they are pending again.

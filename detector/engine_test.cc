@@ -64,7 +64,9 @@ url = "http://127.0.0.1:1/"
     engine_->ProcessPending();
   }
   void NewEngine() {
-    engine_ = std::make_unique<Engine>(config_, index_, *ledger_, clock_, [this] { ++wakeups_; });
+    engine_ = std::make_unique<Engine>(
+        config_, index_, *ledger_, clock_, [this] { ++wakeups_; },
+        EngineOptionsFor(config_.rules_settings));
     ASSERT_TRUE(engine_->Init().ok());
   }
   void Probe(double success, const std::string& reason = "") {
@@ -368,6 +370,150 @@ TEST_F(EngineTest, SeriesNoRuleReadsAreKeptForMetricsButWakeNoRule) {
   std::vector<SeriesValue> snapshot = engine_->SeriesSnapshot();
   ASSERT_EQ(snapshot.size(), 1u);
   EXPECT_EQ(snapshot[0].series, other);
+}
+
+TEST_F(EngineTest, TheRulesLookbackDecidesWhenASilentSeriesIsGone) {
+  UseConfig(R"(
+[rules]
+tick = "5s"
+lookback = "1m"
+
+[[rule]]
+name = "Down"
+expr = 'up == 0'
+)");
+  EngineOptions options = EngineOptionsFor(config_.rules_settings);
+  EXPECT_EQ(options.tick, absl::Seconds(5));
+  EXPECT_EQ(options.lookback, absl::Minutes(1));
+  SeriesId up = index_.Intern({{"__name__", "up"}, {"job", "api"}});
+  Push(up, 0);
+  ASSERT_EQ(Incidents().size(), 1u);
+  clock_.Advance(absl::Seconds(60));
+  engine_->ProcessPending();
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kOpen) << "seen exactly a lookback ago";
+  clock_.Advance(absl::Seconds(5));  // the next tick, with no sample for 65s
+  engine_->ProcessPending();
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+}
+
+// A service behind an availability SLO of 99.9%, serving 100 requests a
+// second; its counters are pushed as a scrape would deliver them.
+class EngineSloTest : public EngineTest {
+ protected:
+  EngineSloTest() {
+    UseConfig(R"(
+[[service]]
+name = "checkout"
+[service.sla]
+time_to_ticket = "5m"
+[[service.slo]]
+name = "availability"
+objective = "99.9%"
+errors = 'sum(http_requests_total{service="checkout",code="500"})'
+total = 'sum(http_requests_total{service="checkout"})'
+
+[[sink]]
+name = "tickets"
+type = "webhook"
+url = "http://127.0.0.1:1/"
+)");
+    ok_ = index_.Intern(
+        {{"__name__", "http_requests_total"}, {"service", "checkout"}, {"code", "200"}});
+    failed_ = index_.Intern(
+        {{"__name__", "http_requests_total"}, {"service", "checkout"}, {"code", "500"}});
+  }
+
+  // Serves for `duration` with `error_ratio` of the requests failing,
+  // delivering the counters every `step`; stops early once an incident of
+  // `rule` exists.
+  void Serve(absl::Duration duration, absl::Duration step, double error_ratio,
+             absl::string_view rule = "") {
+    for (absl::Duration done; done < duration; done += step) {
+      clock_.Advance(step);
+      double requests = 100 * absl::ToDoubleSeconds(step);
+      failed_count_ += requests * error_ratio;
+      ok_count_ += requests * (1 - error_ratio);
+      int64_t now_ms = absl::ToUnixMillis(clock_.WallNow());
+      engine_->Ingest({{{ok_, now_ms, ok_count_}, {failed_, now_ms, failed_count_}}, {}});
+      engine_->ProcessPending();
+      if (!rule.empty() && Find(rule)) return;
+    }
+  }
+  std::optional<Incident> Find(absl::string_view rule) {
+    for (const Incident& incident : Incidents()) {
+      if (incident.rule == rule) return incident;
+    }
+    return std::nullopt;
+  }
+  // The value klaxon exports for one series, by its labels.
+  std::optional<double> Exported(absl::string_view series) {
+    Labels want = ParseSeries(series).value();
+    for (const SeriesValue& v : engine_->SeriesSnapshot()) {
+      if (index_.Get(v.series) == want) return v.value;
+    }
+    return std::nullopt;
+  }
+
+  SeriesId ok_;
+  SeriesId failed_;
+  double ok_count_ = 0;
+  double failed_count_ = 0;
+};
+
+TEST_F(EngineSloTest, ASustainedTwoPercentErrorRatePagesWhenTheWorkbookSays) {
+  // Three healthy days first, so that every window is full, as in production.
+  Serve(absl::Hours(72), absl::Minutes(1), 0);
+  ASSERT_TRUE(Incidents().empty());
+  absl::Time outage = clock_.WallNow();
+  // 2% errors against a 0.1% budget burns 20x. The 5m window passes 14.4x
+  // after 5m * 14.4 / 20 = 3.6m; the 1h window, all healthy before, after
+  // 1h * 14.4 / 20 = 43.2m, which is when the page is due. (The 6h/30m pair
+  // needs 6h * 6 / 20 = 1.8h, the ticket's 1d/2h pair 3.6h.)
+  Serve(absl::Minutes(43), absl::Seconds(10), 0.02, "CheckoutAvailabilityBurnRatePage");
+  EXPECT_TRUE(Incidents().empty()) << "paged before the 1h window reached 14.4x";
+  Serve(absl::Minutes(1), absl::Seconds(10), 0.02, "CheckoutAvailabilityBurnRatePage");
+  std::optional<Incident> page = Find("CheckoutAvailabilityBurnRatePage");
+  ASSERT_TRUE(page.has_value()) << "no page 44m into a 20x burn";
+  EXPECT_GE(page->opened_at - outage, absl::Seconds(2592));  // 43.2m
+  EXPECT_LE(page->opened_at - outage, absl::Seconds(2600));  // the next 10s delivery
+  EXPECT_EQ(page->service, "checkout");
+  EXPECT_EQ(page->severity, "critical");
+  EXPECT_EQ(page->labels, (Labels{{"alertname", "CheckoutAvailabilityBurnRatePage"},
+                                  {"service", "checkout"},
+                                  {"slo", "availability"}}));
+  EXPECT_THAT(page->summary,
+              HasSubstr("checkout availability SLO burning error budget 14.4x too fast"));
+  ASSERT_EQ(page->clocks.size(), 1u) << "the service's SLA clocks apply as to any rule";
+  EXPECT_EQ(Incidents().size(), 1u) << "no ticket alert yet";
+
+  // The series behind it are on /metrics.
+  EXPECT_NEAR(*Exported(R"(slo:burn_rate{service="checkout",slo="availability",window="5m"})"), 20,
+              1e-6);
+  EXPECT_NEAR(*Exported(R"(slo:error_ratio{service="checkout",slo="availability",window="5m"})"),
+              0.02, 1e-9);
+  EXPECT_GT(*Exported(R"(slo:burn_rate{service="checkout",slo="availability",window="1h"})"), 14.4);
+  EXPECT_EQ(*Exported(R"(klaxon_slo_objective_ratio{service="checkout",slo="availability"})"),
+            0.999);
+  EXPECT_LT(
+      *Exported(
+          R"(klaxon_slo_error_budget_remaining_ratio{service="checkout",slo="availability"})"),
+      1);
+
+  // Recovery: the 5m window clears within 5m and the page resolves.
+  Serve(absl::Minutes(6), absl::Seconds(10), 0);
+  EXPECT_EQ(Find("CheckoutAvailabilityBurnRatePage")->state, IncidentState::kResolved);
+}
+
+TEST_F(EngineSloTest, AHealthyServiceOpensNoSloIncident) {
+  // 0.05% errors burns half the budget's pace, in every window.
+  Serve(absl::Hours(7), absl::Minutes(1), 0.0005);
+  EXPECT_TRUE(Incidents().empty());
+  EXPECT_NEAR(*Exported(R"(slo:burn_rate{service="checkout",slo="availability",window="6h"})"), 0.5,
+              1e-6);
+  EXPECT_NEAR(
+      *Exported(
+          R"(klaxon_slo_error_budget_remaining_ratio{service="checkout",slo="availability"})"),
+      0.5, 1e-6);
 }
 
 }  // namespace
