@@ -9,7 +9,7 @@ ifeq ($(SANITIZE),1)
   BUILD_TYPE := Debug
 endif
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test bench difftest clean
 
 all: build
 
@@ -32,6 +32,12 @@ test: build
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
+
+# The rule language against promtool on many random cases (a few hundred run in
+# `make test`). DIFF_SEED=N picks other cases; DIFF_CASE_SEED replays one.
+DIFF_CASES ?= 5000
+difftest: build
+	DIFF_CASES=$(DIFF_CASES) $(BUILD_DIR)/tests/promtool_diff_test --gtest_filter=PromtoolDiff.RandomCases
 
 clean:
 	rm -rf build build-asan

@@ -22,6 +22,13 @@ void SortByLabels(std::vector<AlertTransition>& transitions) {
 
 }  // namespace
 
+InstantVector RuleQueryVector(EvalResult result) {
+  if (const auto* scalar = std::get_if<Scalar>(&result)) {
+    return InstantVector{{Labels(), scalar->value, std::nullopt}};
+  }
+  return std::get<InstantVector>(std::move(result));
+}
+
 AlertingRule::AlertingRule(AlertingRuleOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const SeriesReader& reader,
@@ -34,12 +41,7 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
   absl::StatusOr<EvalResult> result =
       klaxon::Evaluate(*options_.expr, reader, absl::ToUnixMillis(now), options);
   if (!result.ok()) return result.status();
-  const auto* vector = std::get_if<InstantVector>(&*result);
-  if (vector == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("alerting rule \"", options_.name,
-                     "\": expression must return an instant vector, got a scalar"));
-  }
+  const InstantVector vector = RuleQueryVector(*std::move(result));
 
   // Build the alert label sets first, so that a bad result changes no state.
   struct Active {
@@ -49,9 +51,9 @@ absl::StatusOr<std::vector<AlertTransition>> AlertingRule::Evaluate(const Series
     std::vector<Label> annotations;
   };
   std::vector<Active> active;
-  active.reserve(vector->size());
+  active.reserve(vector.size());
   absl::flat_hash_set<Labels> seen;
-  for (const VectorSample& sample : *vector) {
+  for (const VectorSample& sample : vector) {
     // Templates see the result's own labels, as Prometheus's $labels.
     auto render = [&](absl::string_view tmpl) {
       return RenderTemplate(tmpl, sample.labels, sample.value);

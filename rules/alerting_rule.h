@@ -76,7 +76,8 @@ class AlertingRule {
   AlertingRule& operator=(const AlertingRule&) = delete;
 
   // Evaluates the expression at `now` and returns every change of state, in a
-  // stable order (by labels). A scalar result is an error.
+  // stable order (by labels). A scalar result is one sample with no labels (see
+  // RuleQueryVector): its alert has just alertname and the rule's labels.
   absl::StatusOr<std::vector<AlertTransition>> Evaluate(const SeriesReader& reader, absl::Time now,
                                                         const EvalOptions& options = {});
   // Fires pending alerts whose `for` has run out by `now`, and resolves alerts
@@ -98,6 +99,11 @@ class AlertingRule {
   AlertingRuleOptions options_;
   absl::flat_hash_map<Labels, Alert> alerts_;  // pending and firing only
 };
+
+// A rule expression's result as Prometheus's rule query function
+// (rules.EngineQueryFunc) gives it to alerting and recording rules: an instant
+// vector as it is, a scalar as one sample with no labels.
+InstantVector RuleQueryVector(EvalResult result);
 
 // Alert templates (labels and annotations), Prometheus's Go-template subset:
 //   {{ $labels.NAME }} {{ $value }} {{ $labels }} (also .Labels.NAME, .Value)

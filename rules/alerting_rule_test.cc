@@ -488,13 +488,21 @@ TEST_F(AlertingRuleTest, ArithmeticResultsHaveNoOrigin) {
   EXPECT_FALSE(t[0].alert.origin.has_value());
 }
 
-TEST_F(AlertingRuleTest, ScalarResultIsAnError) {
-  AlertingRule rule(Options("1 > bool 0", absl::ZeroDuration()));
-  absl::StatusOr<std::vector<AlertTransition>> t = rule.Evaluate(reader_, kT0);
-  ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(t.status().message(), HasSubstr("must return an instant vector"));
-  EXPECT_THAT(rule.Alerts(), IsEmpty());
+TEST_F(AlertingRuleTest, ScalarResultIsOneAlertWithOnlyTheRuleLabels) {
+  // As Prometheus's rule query function: a scalar is one sample with no labels.
+  AlertingRuleOptions options = Options("time() > bool 0", absl::Minutes(1));
+  options.labels = {{"team", "ops"}, {"probe", "{{ $labels.probe }}"}};
+  options.summary_template = "value {{ $value }}, labels {{ $labels }}";
+  AlertingRule rule(options);
+  std::vector<AlertTransition> t = Eval(rule, kT0);
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].kind, Kind::kPending);
+  EXPECT_EQ(t[0].alert.labels, L(R"({alertname="CheckoutDown", team="ops"})"));
+  EXPECT_EQ(t[0].alert.summary, "value 1, labels map[]");
+  EXPECT_FALSE(t[0].alert.origin.has_value());
+  t = Eval(rule, kT0 + absl::Minutes(1));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].kind, Kind::kFiring);
 }
 
 TEST_F(AlertingRuleTest, SameAlertLabelsTwiceIsAnErrorAndChangesNothing) {

@@ -1,11 +1,11 @@
 #include "rules/recording_rule.h"
 
 #include <utility>
-#include <variant>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "rules/alerting_rule.h"
 
 namespace klaxon {
 
@@ -20,12 +20,7 @@ absl::StatusOr<InstantVector> RecordingRule::Evaluate(const SeriesReader& reader
   absl::StatusOr<EvalResult> result =
       klaxon::Evaluate(*options_.expr, reader, absl::ToUnixMillis(now), options);
   if (!result.ok()) return result.status();
-  InstantVector out;
-  if (const auto* scalar = std::get_if<Scalar>(&*result)) {
-    out.push_back({Labels(), scalar->value, std::nullopt});
-  } else {
-    out = std::get<InstantVector>(*std::move(result));
-  }
+  InstantVector out = RuleQueryVector(*std::move(result));
   absl::flat_hash_set<Labels> seen;
   for (VectorSample& sample : out) {
     sample.labels.Set(kMetricNameLabel, options_.record);

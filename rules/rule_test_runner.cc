@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <utility>
-#include <variant>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -24,6 +23,7 @@ namespace {
 using rules_internal::FormatFloat;
 
 constexpr absl::string_view kAlertsMetric = "ALERTS";
+constexpr absl::string_view kAlertsForStateMetric = "ALERTS_FOR_STATE";
 constexpr int64_t kMaxSteps = 1'000'000;
 
 // `{a="x", b="y"}`, as promtool prints alert labels and annotations.
@@ -121,7 +121,6 @@ class TestRun {
 
   // False when the test failed.
   bool Run() {
-    LoadSeries();
     for (const AlertingRuleOptions& options : rules_.alerting) {
       alerting_.push_back(std::make_unique<AlertingRule>(options));
     }
@@ -148,6 +147,8 @@ class TestRun {
     }
     size_t next_check = 0;
     for (absl::Duration ts = absl::ZeroDuration(); ts <= max_at; ts += step) {
+      // As promtool's lazy loader: the input samples up to this step, no later.
+      LoadSamplesTill(absl::ToInt64Milliseconds(ts));
       if (!EvaluateRules(ts)) return false;
       // A check at `at` sees the evaluation at the latest step <= at.
       while (next_check < alert_checks.size() && alert_checks[next_check]->at < ts + step) {
@@ -164,11 +165,16 @@ class TestRun {
     result_.failures.push_back(absl::StrCat(name_line_, text));
   }
 
-  void LoadSeries() {
+  // Adds the input samples at or before `till_ms` not added yet (promtool's
+  // LazyLoader.WithSamplesTill: a sample at exactly `till_ms` is loaded).
+  void LoadSamplesTill(int64_t till_ms) {
     const int64_t interval =
         absl::ToInt64Milliseconds(test_.interval.value_or(file_.evaluation_interval));
-    for (const RuleTestFile::Series& series : test_.series) {
-      for (size_t i = 0; i < series.values.size(); ++i) {
+    loaded_.resize(test_.series.size(), 0);
+    for (size_t s = 0; s < test_.series.size(); ++s) {
+      const RuleTestFile::Series& series = test_.series[s];
+      size_t& i = loaded_[s];
+      for (; i < series.values.size() && static_cast<int64_t>(i) * interval <= till_ms; ++i) {
         if (series.values[i].has_value()) {
           store_.Add(series.labels, static_cast<int64_t>(i) * interval, *series.values[i]);
         }
@@ -212,13 +218,25 @@ class TestRun {
       absl::StatusOr<std::vector<AlertTransition>> transitions =
           alerting_[i]->Evaluate(store_, now);
       if (!transitions.ok()) return fail(rules_.alerting[i].name, transitions.status());
-      // ALERTS{alertname, alertstate, ...} = 1 for every pending or firing alert.
+      // For every pending or firing alert, as Prometheus's AlertingRule.Eval:
+      // ALERTS{alertname, alertstate, ...} = 1 and ALERTS_FOR_STATE{alertname,
+      // ...} = the Unix second it became active. Their labels are the rule's
+      // raw labels overlaid with the alert's (alerting.go sample() and
+      // forStateSample()), so a templated label that expanded to "" (and is
+      // not on the alert) appears with its template text.
       std::vector<std::pair<Labels, double>> samples;
       for (const Alert& alert : alerting_[i]->Alerts()) {
-        Labels labels = alert.labels;
+        Labels labels;
+        for (const Label& l : rules_.alerting[i].labels) labels.Set(l.name, l.value);
+        for (const Label& l : alert.labels.items()) labels.Set(l.name, l.value);
+        labels.Set("alertname", rules_.alerting[i].name);
+        Labels for_state = labels;
         labels.Set(kMetricNameLabel, kAlertsMetric);
         labels.Set("alertstate", alert.state == AlertState::kFiring ? "firing" : "pending");
         samples.emplace_back(std::move(labels), 1);
+        for_state.Set(kMetricNameLabel, kAlertsForStateMetric);
+        samples.emplace_back(std::move(for_state),
+                             static_cast<double>(absl::ToUnixSeconds(alert.active_at)));
       }
       Store(samples, at, alerts_previous_[i]);
     }
@@ -272,12 +290,8 @@ class TestRun {
       return;
     }
     std::vector<SampleView> got;
-    if (const auto* scalar = std::get_if<Scalar>(&*result)) {
-      got.push_back({Labels(), scalar->value});
-    } else {
-      for (const VectorSample& s : std::get<InstantVector>(*result)) {
-        got.push_back({s.labels, s.value});
-      }
+    for (const VectorSample& s : RuleQueryVector(*std::move(result))) {
+      got.push_back({s.labels, s.value});
     }
     std::vector<SampleView> want;
     for (const RuleTestFile::ExpectedSample& s : check.samples) want.push_back({s.labels, s.value});
@@ -296,6 +310,7 @@ class TestRun {
   std::string name_line_;
   bool failed_ = false;
   SampleStore store_;
+  std::vector<size_t> loaded_;  // per input series, how many of its values are loaded
   std::vector<std::unique_ptr<AlertingRule>> alerting_;
   // The series each rule wrote at the previous step, to mark the ones it stops writing stale.
   std::vector<absl::flat_hash_set<Labels>> recording_previous_;

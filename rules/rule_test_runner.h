@@ -11,15 +11,28 @@
 //   largest `at` of the test: recording rules first, then alerting rules, each
 //   in file order; a recording rule's output is stored at the step's timestamp
 //   (before the next rule runs), with stale markers for series it stopped
-//   producing, and so are the ALERTS series of alerting rules.
+//   producing, and so are the ALERTS and ALERTS_FOR_STATE series of alerting
+//   rules.
+// - Input samples are loaded lazily, as promtool's LazyLoader: before the
+//   evaluation at step t, those at or before t. So no sample after the last
+//   step is ever loaded: an expression check between two steps (or after the
+//   last one) does not see the input samples after the last step; with
+//   `interval` 15s and evaluation_interval 1m, a check at 8m40s sees input up
+//   to 8m only.
+// - ALERTS{alertname, alertstate, ...} = 1 and ALERTS_FOR_STATE{alertname,
+//   ...} = the Unix second the alert became active, for every pending and
+//   firing alert at each step. Their labels are the rule's labels as written
+//   overlaid with the alert's: a label whose template expanded to "" (so the
+//   alert lacks it) keeps its template text there, as in Prometheus.
 // - An alert check at `at` sees the rules' state after the evaluation at the
 //   latest step <= `at` (`at` need not be a multiple of the interval). Only
 //   firing alerts count; pending ones do not. Expected labels get `alertname`
 //   (the checked rule's name) added, as promtool adds it, so tests need not
 //   write it; labels and annotations are compared as sets, exactly.
 // - An expression check evaluates at exactly `at`, after all steps, so it sees
-//   recording-rule output up to the last step. A scalar is one sample with no
-//   labels. Samples are compared as sets: equal label sets, values equal within
+//   recording-rule output and input samples up to the last step. A scalar is
+//   one sample with no labels, and so is an alerting or recording rule's
+//   scalar result. Samples are compared as sets: equal label sets, values equal within
 //   a relative 1e-9 (promtool 2.42 compares exactly; floats computed in a
 //   different order differ in the last bits), NaN equal to NaN.
 // - A rule that fails to evaluate fails its test, which stops there.

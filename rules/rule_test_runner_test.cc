@@ -180,6 +180,9 @@ TEST(RuleTestRunnerTest, ScalarResultIsOneLabelLessSample) {
 }
 
 TEST(RuleTestRunnerTest, SeriesUseTheTestIntervalAndBlanksAndStaleMarkers) {
+  RuleTestFile file = File({});
+  // Steps every 10s up to the last check, so every sample up to 150s is loaded.
+  file.evaluation_interval = absl::Seconds(10);
   Case t;
   t.interval = absl::Seconds(30);
   t.series = {Series("a", "1 2 _ 4 stale 6")};  // at 0s, 30s, (60s), 90s, 120s stale, 150s
@@ -189,7 +192,8 @@ TEST(RuleTestRunnerTest, SeriesUseTheTestIntervalAndBlanksAndStaleMarkers) {
              ExprAt(absl::Seconds(120), "a", {}),  // stale
              ExprAt(absl::Seconds(149), "a", {}),
              ExprAt(absl::Seconds(150), "a", {{L("a"), 6}})};
-  RuleTestResult result = RunRuleTests(File({t}), {});
+  file.tests = {t};
+  RuleTestResult result = RunRuleTests(file, {});
   EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
 }
 
@@ -265,17 +269,20 @@ TEST(RuleTestRunnerTest, UnknownAlertRuleFails) {
 
 TEST(RuleTestRunnerTest, RuleEvaluationErrorStopsTheTest) {
   RulesUnderTest rules;
-  rules.alerting.push_back(Alerting("Scalar", "1 + 1"));
+  // Two series that differ only in their name make the same alert.
+  rules.alerting.push_back(Alerting("Twice", R"({__name__=~"a|b"})"));
   Case t;
-  t.alerts = {AlertAt(absl::Minutes(1), "Scalar")};
+  t.series = {Series("a", "1"), Series("b", "1")};
+  t.alerts = {AlertAt(absl::Minutes(1), "Twice")};
   t.exprs = {ExprAt(absl::Minutes(1), "1", {{Labels(), 5}})};  // would fail, never runs
   RuleTestResult result = RunRuleTests(File({t, t}), rules);
   EXPECT_EQ(result.tests, 2);  // the next test still runs (and fails the same way)
   EXPECT_EQ(result.failed_tests, 2);
   EXPECT_EQ(result.checks, 0);
   EXPECT_THAT(result.failures,
-              ElementsAre("    name: test[0],\n    rule: Scalar, time: 0s, err: alerting rule "
-                          "\"Scalar\": expression must return an instant vector, got a scalar",
+              ElementsAre("    name: test[0],\n    rule: Twice, time: 0s, err: alerting rule "
+                          "\"Twice\": vector contains metrics with the same labelset after "
+                          "applying alert labels: {alertname=\"Twice\"}",
                           HasSubstr("name: test[1]")));
 }
 
@@ -304,6 +311,103 @@ TEST(RuleTestRunnerTest, EvaluationIntervalSpacesTheSteps) {
               AlertAt(absl::Seconds(40), "High", {{Labels(), {}}})};
   file.tests = {t};
   RuleTestResult result = RunRuleTests(file, rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+}
+
+TEST(RuleTestRunnerTest, InputSamplesAreLoadedOnlyUpToTheLastStep) {
+  // promtool's lazy loader loads input samples up to each evaluation step, so
+  // a check after the last step sees none of the samples past that step.
+  RulesUnderTest rules;
+  rules.recording.push_back(Recording("x_now", "x"));
+  Case t;
+  t.interval = absl::Seconds(15);
+  t.series = {Series("x", "0+1x40")};  // x = 4 at 1m, 6 at 1m30s
+  // The last step is 1m: nothing after it is loaded.
+  t.exprs = {ExprAt(absl::Seconds(90), "x", {{L("x"), 4}}),
+             // 30s, 45s and 1m (the range includes its start, as in Prometheus 2.42).
+             ExprAt(absl::Seconds(90), "count_over_time(x[1m])", {{Labels(), 3}}),
+             // The sample at exactly 1m is loaded before the rules run at 1m.
+             ExprAt(absl::Seconds(60), "x_now", {{L("x_now"), 4}})};
+  RuleTestResult result = RunRuleTests(File({t}), rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+
+  // A check at 2m runs a step at 2m: then everything up to 2m is loaded.
+  t.exprs.push_back(ExprAt(absl::Minutes(2), "x", {{L("x"), 8}}));
+  t.exprs[0].samples = {{L("x"), 6}};
+  t.exprs[1].samples = {{Labels(), 5}};  // 30s to 1m30s
+  result = RunRuleTests(File({t}), rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+}
+
+TEST(RuleTestRunnerTest, AlertsSeriesKeepsTheRawTemplateOfALabelThatExpandedToEmpty) {
+  RulesUnderTest rules;
+  AlertingRuleOptions down = Alerting("Down", "up == 0");
+  down.labels = {{"team", "{{ $labels.job }}"}, {"severity", "page"}, {"empty", ""}};
+  rules.alerting.push_back(down);
+  Case t;
+  t.series = {Series(R"(up{instance="a"})", "0"), Series(R"(up{instance="b", job="api"})", "0")};
+  // The alert itself has no `team` when the template gives "" ...
+  t.alerts = {AlertAt(absl::ZeroDuration(), "Down",
+                      {{L(R"({instance="a", severity="page"})"), {}},
+                       {L(R"({instance="b", job="api", severity="page", team="api"})"), {}}})};
+  // ... but its ALERTS series has the label's template text, as Prometheus's.
+  t.exprs = {ExprAt(absl::ZeroDuration(), "ALERTS",
+                    {{L(R"(ALERTS{alertname="Down", alertstate="firing", instance="a", )"
+                        R"(severity="page", team="{{ $labels.job }}"})"),
+                      1},
+                     {L(R"(ALERTS{alertname="Down", alertstate="firing", instance="b", job="api", )"
+                        R"(severity="page", team="api"})"),
+                      1}})};
+  RuleTestResult result = RunRuleTests(File({t}), rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+}
+
+TEST(RuleTestRunnerTest, AlertsForStateHoldsWhenEachAlertBecameActive) {
+  RulesUnderTest rules;
+  rules.alerting.push_back(Alerting("Down", "up == 0", absl::Minutes(2)));
+  Case t;
+  t.series = {Series(R"(up{instance="a"})", "1 0 0 0 0 1 1"),
+              Series(R"(up{instance="b"})", "1 1 1 0 0 0 0")};
+  const Labels a = L(R"(ALERTS_FOR_STATE{alertname="Down", instance="a"})");
+  const Labels b = L(R"(ALERTS_FOR_STATE{alertname="Down", instance="b"})");
+  t.exprs = {
+      ExprAt(absl::Minutes(0), "ALERTS_FOR_STATE"),
+      // Pending and firing alerts alike, valued in Unix seconds.
+      ExprAt(absl::Minutes(3), "ALERTS_FOR_STATE", {{a, 60}, {b, 180}}),
+      // Selectors without a metric name see it (and ALERTS).
+      ExprAt(absl::Minutes(4), R"({instance="b", __name__=~"ALERTS.*"})",
+             {{b, 180}, {L(R"(ALERTS{alertname="Down", alertstate="pending", instance="b"})"), 1}}),
+      ExprAt(absl::Minutes(4), R"(count({alertname="Down"}))", {{Labels(), 4}}),
+      // Resolved at 5m: a stale marker ends the series at once.
+      ExprAt(absl::Minutes(5), "ALERTS_FOR_STATE", {{b, 180}}),
+      ExprAt(absl::Minutes(6), "ALERTS_FOR_STATE", {{b, 180}})};
+  RuleTestResult result = RunRuleTests(File({t}), rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+}
+
+TEST(RuleTestRunnerTest, AlertsForStateIsInWholeSeconds) {
+  RulesUnderTest rules;
+  rules.alerting.push_back(Alerting("High", "v > 0"));
+  RuleTestFile file = File({});
+  file.evaluation_interval = absl::Milliseconds(1500);
+  Case t;
+  t.series = {Series("v", "0 1 1")};  // 1 from 1.5s
+  t.exprs = {ExprAt(absl::Seconds(3), "ALERTS_FOR_STATE",
+                    {{L(R"(ALERTS_FOR_STATE{alertname="High"})"), 1}})};
+  file.tests = {t};
+  RuleTestResult result = RunRuleTests(file, rules);
+  EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
+}
+
+TEST(RuleTestRunnerTest, ScalarAlertingRuleFiresWithOnlyItsLabels) {
+  RulesUnderTest rules;
+  AlertingRuleOptions o = Alerting("Always", "time()");
+  o.labels = {{"team", "ops"}};
+  o.annotations = {{"at", "{{ $value }}"}};
+  rules.alerting.push_back(o);
+  Case t;
+  t.alerts = {AlertAt(absl::Minutes(1), "Always", {{L(R"({team="ops"})"), {{"at", "60"}}}})};
+  RuleTestResult result = RunRuleTests(File({t}), rules);
   EXPECT_TRUE(result.ok()) << absl::StrJoin(result.failures, "\n");
 }
 
