@@ -121,6 +121,9 @@ TEST(RenderTemplateTest, HumanizeDuration) {
   EXPECT_EQ(h(3661), "1h 1m 1s");
   EXPECT_EQ(h(90061.7), "1d 1h 1m 1s");
   EXPECT_EQ(h(-90), "-1m 30s");
+  // Past int64, Go on amd64 converts to math.MinInt64.
+  EXPECT_EQ(h(1e19), "-106751991167300d -15h -30m -8s");
+  EXPECT_EQ(h(-1e19), "--106751991167300d -15h -30m -8s");
   EXPECT_EQ(h(0.25), "250ms");
   EXPECT_EQ(h(0.0005), "500us");
   EXPECT_EQ(h(std::nan("")), "NaN");

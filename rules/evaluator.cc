@@ -108,20 +108,21 @@ absl::Status CheckDistinctLabelsets(const InstantVector& v) {
 }
 
 
-// absent()'s labels: those its selector pins with `=`, unless another matcher
-// names the same label (createLabelsForAbsentFunction).
+// absent()'s labels, as Prometheus 2.42's createLabelsForAbsentFunction: the
+// matchers in order, each label's first `=` matcher setting it and any other
+// matcher of that label removing it, so `{a!="x", a="y"}` gives a="y" and
+// `{a="y", a!="x"}` and `{a="x", a="y"}` give no `a`.
 Labels AbsentLabels(const VectorSelector& selector) {
   Labels out;
-  std::vector<std::string> ambiguous;
+  absl::flat_hash_set<std::string> has;
   for (const LabelMatcher& m : selector.matchers) {
     if (m.name() == kMetricNameLabel) continue;
-    if (m.op() == LabelMatcher::Op::kEqual && !out.Has(m.name())) {
+    if (m.op() == LabelMatcher::Op::kEqual && has.insert(m.name()).second) {
       out.Set(m.name(), m.value());
     } else {
-      ambiguous.push_back(m.name());
+      out.Set(m.name(), "");
     }
   }
-  for (const std::string& name : ambiguous) out.Set(name, "");
   return out;
 }
 

@@ -170,6 +170,11 @@ TEST_F(FunctionsTest, AbsentAndAbsentOverTime) {
   // Labels come from the equality matchers, unless a label is matched twice.
   EXPECT_THAT(Rows(EvalVector(R"(absent(up{job="web", env=~"prod.*", zone="a", zone="b"}))")),
               ElementsAre(R"({job="web"}=1)"));
+  // Matchers apply in order (Prometheus 2.42): a label's first `=` sets it, any
+  // other matcher of the label removes it.
+  EXPECT_THAT(Rows(EvalVector(R"(absent(up{job!="x", job="web"}))")),
+              ElementsAre(R"({job="web"}=1)"));
+  EXPECT_THAT(Rows(EvalVector(R"(absent(up{job="web", job!="x"}))")), ElementsAre("{}=1"));
   EXPECT_THAT(Rows(EvalVector(R"(absent(nonexistent))")), ElementsAre("{}=1"));
   EXPECT_THAT(Rows(EvalVector(R"(absent(sum(nonexistent{job="x"})))")), ElementsAre("{}=1"));
   EXPECT_THAT(EvalVector(R"(absent_over_time(up[5m]))"), IsEmpty());

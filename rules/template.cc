@@ -498,8 +498,9 @@ std::string HumanizeDuration(double v) {
       sign = "-";
       v = -v;
     }
-    // int64(v) as Go converts: truncation (values past int64 are unspecified in Go).
-    const int64_t whole = v >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(v);
+    // int64(v) as Go converts on amd64 (Debian's promtool): truncation, and
+    // 0x8000000000000000 (INT64_MIN) for a value past int64, as CVTTSD2SI gives.
+    const int64_t whole = v >= 9223372036854775808.0 ? INT64_MIN : static_cast<int64_t>(v);
     const int64_t seconds = whole % 60;
     const int64_t minutes = (whole / 60) % 60;
     const int64_t hours = (whole / 60 / 60) % 24;

@@ -34,6 +34,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -183,8 +184,8 @@ constexpr char kTieConsequence[] =
     "follows its heap and storage order)";
 constexpr char kNoiseCategory[] =
     "tolerated: float noise in a number written into a label or annotation ({{ $value }}, count_values): "
-    "only its last digits differ (or, where the noise crosses a unit boundary of humanize/humanizeDuration, "
-    "its unit prefix: 1000ms and 1s, 4 digits alike)";
+    "only its last digits differ (a humanizeDuration \"1d 2h 3m 4s\" read as seconds; where the noise "
+    "crosses a unit boundary of humanize/humanizeDuration, its unit prefix: 1000ms and 1s, 4 digits alike)";
 constexpr char kTemplateErrorCategory[] =
     "tolerated: a template failed on both sides; the values agree up to \"<error expanding template:\" and "
     "the message after it is each implementation's own";
@@ -263,7 +264,39 @@ double UnitPrefixScale(const std::string& s, size_t k, size_t* length) {
   return 0;
 }
 
-// Text equal once every number in it is compared within 1e-9 relative. Where
+// humanizeDuration's compound form at s[k], "1d 2h 3m 4s" down to "3m 4s"
+// (each part may be negative, for values past int64): its seconds, and in
+// *end where it stops; nullopt if there is none.
+std::optional<double> CompoundDurationAt(const std::string& s, size_t k, size_t* end) {
+  static constexpr absl::string_view kUnits = "dhms";
+  static constexpr double kSeconds[] = {86400, 3600, 60, 1};
+  double total = 0;
+  int parts = 0;
+  size_t next_unit = 0;
+  size_t i = k;
+  while (true) {
+    size_t j = i;
+    if (j < s.size() && s[j] == '-') ++j;
+    const size_t digits = j;
+    while (j < s.size() && absl::ascii_isdigit(s[j])) ++j;
+    if (j == digits || j >= s.size()) return std::nullopt;
+    const size_t unit = kUnits.find(s[j]);
+    if (unit == absl::string_view::npos || unit < next_unit) return std::nullopt;
+    total += std::strtod(s.substr(i, j - i).c_str(), nullptr) * kSeconds[unit];
+    ++parts;
+    next_unit = unit + 1;
+    i = j + 1;
+    if (unit == 3) break;  // seconds end it
+    if (i >= s.size() || s[i] != ' ') return std::nullopt;
+    ++i;
+  }
+  if (parts < 2) return std::nullopt;
+  *end = i;
+  return total;
+}
+
+// Text equal once every number in it is compared within 1e-9 relative (a
+// humanizeDuration "1d 2h 3m 4s" counting as its number of seconds). Where
 // the noise moved a value across a unit boundary of humanize or
 // humanizeDuration (0.9999999999 renders as "1000ms", 1.0000000001 as "1s";
 // Prometheus's own pick depends on the order it adds up series in, which
@@ -277,6 +310,15 @@ bool SameTextButFloatNoise(const std::string& a, const std::string& b) {
   };
   while (i < a.size() && j < b.size()) {
     if (number_at(a, i) && number_at(b, j)) {
+      size_t duration_end_a = 0, duration_end_b = 0;
+      const std::optional<double> duration_a = CompoundDurationAt(a, i, &duration_end_a);
+      const std::optional<double> duration_b = CompoundDurationAt(b, j, &duration_end_b);
+      if (duration_a && duration_b) {
+        if (!SameValue(*duration_a, *duration_b)) return false;
+        i = duration_end_a;
+        j = duration_end_b;
+        continue;
+      }
       char* end_a = nullptr;
       char* end_b = nullptr;
       double x = std::strtod(a.c_str() + i, &end_a);
@@ -1084,6 +1126,12 @@ TEST(Tolerances, FloatNoiseAndUnitBoundaries) {
   EXPECT_FALSE(SameTextButFloatNoise("took 999ms", "took 1s"));
   EXPECT_FALSE(SameTextButFloatNoise("5m 0s", "5s"));
   EXPECT_FALSE(SameTextButFloatNoise("1000ms", "1ks"));
+  // humanizeDuration of 2.49e15 seconds, 1 ulp (0.5s) apart.
+  EXPECT_TRUE(SameTextButFloatNoise("took 28835480403d 4h 0m 5s!", "took 28835480403d 4h 0m 4s!"));
+  EXPECT_TRUE(SameTextButFloatNoise("-106751991167300d -15h -30m -8s", "-106751991167300d -15h -30m -8s"));
+  EXPECT_FALSE(SameTextButFloatNoise("2m 0s", "1m 59s"));
+  EXPECT_FALSE(SameTextButFloatNoise("1d 0h 0m 5s", "1d 0h 0m 4s"));
+  EXPECT_FALSE(SameTextButFloatNoise("-106751991167300d -15h -30m -8s", "106751991167300d 15h 30m 7s"));
 
   // count_values of a sum whose digits depend on the order of the series.
   ReportSample a{"", {{"__name__", "r"}, {"job", "19.055555555555557"}}, 1, "1"};
