@@ -3,6 +3,7 @@
 #ifndef KLAXON_RULES_INTERNAL_FORMAT_H_
 #define KLAXON_RULES_INTERNAL_FORMAT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -19,6 +20,10 @@ std::string FormatFloat(double value);
 // A double-quoted PromQL string literal that parses back to exactly `value`'s
 // bytes (invalid UTF-8 included, as \x escapes). Defined in expr.cc.
 std::string QuoteString(absl::string_view value);
+
+// Appends the UTF-8 encoding of one code point (escapes such as \u00e9 in
+// string literals). Defined in expr.cc.
+void AppendUtf8(std::string& out, uint32_t code_point);
 
 }  // namespace klaxon::rules_internal
 

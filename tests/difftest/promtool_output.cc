@@ -1,5 +1,7 @@
 #include "tests/difftest/promtool_output.h"
 
+#include "rules/internal/format.h"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -12,23 +14,6 @@
 namespace klaxon::difftest {
 namespace {
 
-void AppendUtf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 bool ParseValue(const std::string& text, double* out) {
   std::string t = absl::AsciiStrToLower(text);
@@ -125,7 +110,7 @@ std::optional<std::string> ReadGoQuoted(const std::string& s, size_t* pos) {
         uint32_t v = static_cast<uint32_t>(std::strtoul(s.substr(i, digits).c_str(), nullptr, 16));
         i += digits;
         if (e == 'x') out += static_cast<char>(v);
-        else AppendUtf8(out, v);
+        else rules_internal::AppendUtf8(out, v);
         break;
       }
       default:
