@@ -9,7 +9,7 @@ ifeq ($(SANITIZE),1)
   BUILD_TYPE := Debug
 endif
 
-.PHONY: all deps configure build run test bench difftest clean
+.PHONY: all deps configure build run test bench difftest fuzz clean
 
 all: build
 
@@ -27,8 +27,16 @@ build: configure
 run: build
 	$(BUILD_DIR)/klaxon demo --config examples/demo.toml
 
+# Every ctest test, then each fuzz target briefly (FUZZ_SMOKE_SECONDS each).
+FUZZ_SMOKE_SECONDS ?= 20
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+# The fuzz targets for FUZZ_SECONDS each (default 300).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
@@ -40,4 +48,4 @@ difftest: build
 	DIFF_CASES=$(DIFF_CASES) $(BUILD_DIR)/tests/promtool_diff_test --gtest_filter=PromtoolDiff.RandomCases
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -1,10 +1,13 @@
 #include "detector/api.h"
 
+#include <openssl/crypto.h>
+
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "detector/version.h"
 
 namespace klaxon {
@@ -17,8 +20,15 @@ HttpResponse JsonError(int status, absl::string_view message) {
 
 }  // namespace
 
-Api::Api(const Config& config, Ledger& ledger, const Engine& engine, const SeriesIndex& index)
-    : config_(config), ledger_(ledger), engine_(engine), index_(index), metrics_page_(kVersion) {}
+Api::Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
+         const Clock& clock)
+    : config_(config),
+      ledger_(ledger),
+      engine_(engine),
+      clock_(clock),
+      index_(index),
+      push_decoder_(index),
+      metrics_page_(kVersion) {}
 
 HttpResponse Api::Handle(const HttpRequest& request) {
   const std::string& path = request.path;
@@ -30,6 +40,14 @@ HttpResponse Api::Handle(const HttpRequest& request) {
       return response;
     }
   }
+  if (path == "/api/v1/write" || path == "/api/v1/events") {
+    if (request.method != "POST") {
+      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      response.headers.push_back({"Allow", "POST"});
+      return response;
+    }
+    return Push(request);
+  }
   if (path == "/metrics") return Metrics();
   if (path == "/healthz") return HttpResponse::Text(200, "ok\n");
   if (path == "/api/v1/incidents") return ListIncidents(request);
@@ -37,6 +55,41 @@ HttpResponse Api::Handle(const HttpRequest& request) {
     return GetIncident(absl::string_view(path).substr(sizeof("/api/v1/incidents/") - 1));
   }
   return JsonError(404, absl::StrCat("no such endpoint: ", path));
+}
+
+bool Api::Authorized(const HttpRequest& request) const {
+  absl::string_view header = request.Header("authorization");
+  if (!absl::ConsumePrefix(&header, "Bearer ")) return false;
+  bool match = false;
+  for (const std::string& token : config_.server.push_tokens) {
+    // Every token is compared in full whatever the outcome, so that timing
+    // tells an attacker nothing about how much of a guess was right.
+    if (token.size() == header.size() && CRYPTO_memcmp(token.data(), header.data(), token.size()) == 0) {
+      match = true;
+    }
+  }
+  return match;
+}
+
+HttpResponse Api::Push(const HttpRequest& request) {
+  if (config_.server.push_tokens.empty()) {
+    return JsonError(403, "pushing is disabled: set [server] push_tokens to accept pushed samples");
+  }
+  if (!Authorized(request)) {
+    HttpResponse response = JsonError(401, "missing or wrong bearer token");
+    response.headers.push_back({"WWW-Authenticate", "Bearer"});
+    return response;
+  }
+  const int64_t now_ms = absl::ToUnixMillis(clock_.WallNow());
+  absl::StatusOr<SampleBatch> batch =
+      request.path == "/api/v1/write"
+          ? push_decoder_.DecodeText(request.body,
+                                     ExpositionFormatFromContentType(request.Header("content-type")), now_ms)
+          : push_decoder_.DecodeEvents(request.body, now_ms);
+  if (!batch.ok()) return JsonError(400, batch.status().message());
+  const size_t accepted = batch->samples.size();
+  engine_.Ingest(*std::move(batch));
+  return HttpResponse::Json(200, nlohmann::json{{"accepted", accepted}}.dump());
 }
 
 HttpResponse Api::Metrics() {

@@ -1,21 +1,25 @@
-// Api answers klaxon's HTTP endpoints: /metrics, /healthz and the JSON API
-// under /api/v1. It reads the ledger and the engine and writes nothing yet.
-// Thread-safe as its parts are; Handle() runs on the HTTP server's thread.
+// Api answers klaxon's HTTP endpoints: /metrics, /healthz, the JSON API under
+// /api/v1, and the push endpoints that hand samples to the engine. Handle()
+// runs on the HTTP server's one thread (the push decoder's scratch is not
+// shared); the parts it reads are thread-safe.
 #ifndef KLAXON_DETECTOR_API_H_
 #define KLAXON_DETECTOR_API_H_
 
+#include "detector/clock.h"
 #include "detector/config.h"
 #include "detector/engine.h"
 #include "detector/http_server.h"
 #include "detector/ledger.h"
 #include "detector/series_index.h"
 #include "exporters/metrics_page.h"
+#include "probes/push.h"
 
 namespace klaxon {
 
 class Api {
  public:
-  Api(const Config& config, Ledger& ledger, const Engine& engine, const SeriesIndex& index);
+  Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
+      const Clock& clock);
   // Non-copyable: holds the metrics registry.
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
@@ -26,11 +30,17 @@ class Api {
   HttpResponse Metrics();
   HttpResponse ListIncidents(const HttpRequest& request);
   HttpResponse GetIncident(absl::string_view id);
+  // POST /api/v1/write (Prometheus text) and /api/v1/events (JSON).
+  HttpResponse Push(const HttpRequest& request);
+  // The bearer token matches one of push_tokens, compared in constant time.
+  bool Authorized(const HttpRequest& request) const;
 
   const Config& config_;
   Ledger& ledger_;
-  const Engine& engine_;
+  Engine& engine_;
+  const Clock& clock_;
   const SeriesIndex& index_;
+  PushDecoder push_decoder_;
   MetricsPage metrics_page_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -514,6 +515,150 @@ class TomlWalker {
     return std::nullopt;
   }
 
+  std::optional<bool> Bool(const toml::table& table, absl::string_view key, absl::string_view path) {
+    const toml::node* node = Field(table, key, path, /*required=*/false);
+    if (node == nullptr) return std::nullopt;
+    if (const toml::value<bool>* b = node->as_boolean()) return b->get();
+    Fail(*node, Join(path, key),
+         absl::StrCat("expected true or false, got ", TypeName(node->type())));
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> Integer(const toml::table& table, absl::string_view key,
+                                 absl::string_view path, int64_t min, int64_t max) {
+    const toml::node* node = Field(table, key, path, /*required=*/false);
+    if (node == nullptr) return std::nullopt;
+    const toml::value<int64_t>* n = node->as_integer();
+    if (n == nullptr) {
+      Fail(*node, Join(path, key),
+           absl::StrCat("expected an integer, got ", TypeName(node->type())));
+      return std::nullopt;
+    }
+    if (n->get() < min || n->get() > max) {
+      Fail(*node, Join(path, key), absl::StrCat(n->get(), " is outside ", min, "..", max));
+      return std::nullopt;
+    }
+    return n->get();
+  }
+
+  // A string or an array of strings, as a list.
+  std::optional<std::vector<std::string>> Strings(const toml::table& table, absl::string_view key,
+                                                  absl::string_view path) {
+    const toml::node* node = Field(table, key, path, /*required=*/false);
+    if (node == nullptr) return std::nullopt;
+    if (const toml::value<std::string>* s = node->as_string()) {
+      return std::vector<std::string>{s->get()};
+    }
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      Fail(*node, Join(path, key),
+           absl::StrCat("expected a string or an array of strings, got ", TypeName(node->type())));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      if (const toml::value<std::string>* s = element.as_string()) {
+        out.push_back(s->get());
+      } else {
+        Fail(element, Index(Join(path, key), i),
+             absl::StrCat("expected a string, got ", TypeName(element.type())));
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // An RE2 pattern, checked here so that a typo is a load error, not a probe
+  // that can never succeed.
+  std::optional<std::string> Regex(const toml::table& table, absl::string_view key,
+                                   absl::string_view path) {
+    std::optional<std::string> pattern = String(table, key, path);
+    if (!pattern.has_value()) return std::nullopt;
+    RE2 re(*pattern, RE2::Quiet);
+    if (!re.ok()) {
+      Fail(*table.get(Std(key)), Join(path, key),
+           absl::StrCat("invalid regular expression \"", *pattern, "\": ", re.error()));
+      return std::nullopt;
+    }
+    return pattern;
+  }
+
+  // A table of HTTP header names to values, in file order.
+  std::vector<Label> HeaderTable(const toml::table& table, absl::string_view key,
+                                 absl::string_view path) {
+    std::vector<Label> out;
+    const std::string full = Join(path, key);
+    const toml::table* headers = Table(table.get(Std(key)), full);
+    if (headers == nullptr) return out;
+    for (auto&& [name_key, node] : *headers) {
+      absl::string_view name = Absl(name_key.str());
+      const std::string item = Join(full, name);
+      if (!IsHeaderName(name)) {
+        Fail(PosOf(name_key.source()), item, "invalid HTTP header name");
+        continue;
+      }
+      const toml::value<std::string>* value = node.as_string();
+      if (value == nullptr) {
+        Fail(node, item, absl::StrCat("expected a string, got ", TypeName(node.type())));
+        continue;
+      }
+      // A newline would let a value smuggle in a header or a request of its own.
+      if (absl::StrContains(value->get(), '\n') || absl::StrContains(value->get(), '\r')) {
+        Fail(node, item, "header value must not contain a line break");
+        continue;
+      }
+      out.push_back({std::string(name), value->get()});
+    }
+    return out;
+  }
+
+  // A secret: "env:VAR" or "file:PATH" (relative to the config file's folder,
+  // one trailing newline dropped). Written that way so that no secret sits in
+  // the config file itself; messages name the variable or file, never the value.
+  std::optional<std::string> Secret(const toml::table& table, absl::string_view key,
+                                    absl::string_view path, bool required = false) {
+    std::optional<std::string> ref = String(table, key, path, required);
+    if (!ref.has_value()) return std::nullopt;
+    const toml::node& node = *table.get(Std(key));
+    const std::string full = Join(path, key);
+    return ResolveSecret(*ref, node, full);
+  }
+
+  std::optional<std::string> ResolveSecret(absl::string_view ref, const toml::node& node,
+                                           absl::string_view full) {
+    absl::string_view rest = ref;
+    if (absl::ConsumePrefix(&rest, "env:")) {
+      const char* value = rest.empty() ? nullptr : std::getenv(std::string(rest).c_str());
+      if (value == nullptr) {
+        Fail(node, full, absl::StrCat("environment variable ", rest, " is not set"));
+        return std::nullopt;
+      }
+      return std::string(value);
+    }
+    if (absl::ConsumePrefix(&rest, "file:")) {
+      std::filesystem::path file{std::string(rest)};
+      if (file.is_relative()) file = std::filesystem::path(path_).parent_path() / file;
+      std::ifstream in(file, std::ios::binary);
+      std::stringstream content;
+      content << in.rdbuf();
+      if (!in || rest.empty()) {
+        Fail(node, full, absl::StrCat("cannot read secret file ", file.string()));
+        return std::nullopt;
+      }
+      std::string value = content.str();
+      if (absl::EndsWith(value, "\n")) value.pop_back();
+      if (absl::EndsWith(value, "\r")) value.pop_back();
+      return value;
+    }
+    Fail(node, full,
+         "write the secret as \"env:VARIABLE\" or \"file:PATH\", so that it stays out of the "
+         "config file");
+    return std::nullopt;
+  }
+
   enum class Sign { kPositive, kNonNegative };
 
   std::optional<absl::Duration> Duration(const toml::table& table, absl::string_view key,
@@ -612,7 +757,8 @@ class Loader : public TomlWalker {
     if (!parsed.has_value()) return Result();
     const toml::table& root = *parsed;
     config_.path = path_;
-    CheckKeys(root, "", {"server", "rules", "service", "probe", "rule", "record", "sink"});
+    CheckKeys(root, "", {"server", "rules", "service", "probe", "connectivity", "scrape", "log",
+                         "rule", "record", "sink"});
     if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
     if (const toml::table* rules = Table(root.get("rules"), "rules")) LoadRulesSettings(*rules);
     std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
@@ -620,10 +766,19 @@ class Loader : public TomlWalker {
     std::vector<const toml::table*> services = TableArray(root, "service", "");
     for (size_t i = 0; i < services.size(); ++i) LoadService(*services[i], Index("service", i));
     if (const toml::table* probe = Table(root.get("probe"), "probe")) {
-      CheckKeys(*probe, "probe", {"http"});
+      CheckKeys(*probe, "probe", {"http", "tcp"});
       std::vector<const toml::table*> http = TableArray(*probe, "http", "probe");
       for (size_t i = 0; i < http.size(); ++i) LoadHttpProbe(*http[i], Index("probe.http", i));
+      std::vector<const toml::table*> tcp = TableArray(*probe, "tcp", "probe");
+      for (size_t i = 0; i < tcp.size(); ++i) LoadTcpProbe(*tcp[i], Index("probe.tcp", i));
     }
+    if (const toml::table* connectivity = Table(root.get("connectivity"), "connectivity")) {
+      LoadConnectivity(*connectivity);
+    }
+    std::vector<const toml::table*> scrapes = TableArray(root, "scrape", "");
+    for (size_t i = 0; i < scrapes.size(); ++i) LoadScrape(*scrapes[i], Index("scrape", i));
+    std::vector<const toml::table*> logs = TableArray(root, "log", "");
+    for (size_t i = 0; i < logs.size(); ++i) LoadLog(*logs[i], Index("log", i));
     std::vector<const toml::table*> rules = TableArray(root, "rule", "");
     for (size_t i = 0; i < rules.size(); ++i) LoadRule(*rules[i], Index("rule", i));
     // After every [[rule]], so that a generated name clashing with one is
@@ -674,7 +829,7 @@ class Loader : public TomlWalker {
   }
 
   void LoadServer(const toml::table& table) {
-    CheckKeys(table, "server", {"listen", "data_dir"});
+    CheckKeys(table, "server", {"listen", "data_dir", "push_tokens", "max_body_bytes"});
     if (std::optional<std::string> listen = String(table, "listen", "server")) {
       if (std::optional<std::string> why = CheckListen(*listen)) {
         Fail(*table.get("listen"), "server.listen", *why);
@@ -688,6 +843,23 @@ class Loader : public TomlWalker {
       } else {
         config_.server.data_dir = *dir;
       }
+    }
+    if (auto tokens = Strings(table, "push_tokens", "server")) {
+      const toml::node& node = *table.get("push_tokens");
+      for (size_t i = 0; i < tokens->size(); ++i) {
+        const toml::node& element = node.is_array() ? *node.as_array()->get(i) : node;
+        std::string key = node.is_array() ? Index("server.push_tokens", i) : "server.push_tokens";
+        if (auto token = ResolveSecret((*tokens)[i], element, key)) {
+          if (token->empty()) {
+            Fail(element, key, "the token is empty");
+          } else {
+            config_.server.push_tokens.push_back(std::move(*token));
+          }
+        }
+      }
+    }
+    if (auto bytes = Integer(table, "max_body_bytes", "server", 1024, int64_t{1} << 30)) {
+      config_.server.max_body_bytes = static_cast<size_t>(*bytes);
     }
   }
 
@@ -716,27 +888,8 @@ class Loader : public TomlWalker {
     }
     if (std::optional<std::string> url = Url(table, path)) sink.url = *url;
     if (auto timeout = Duration(table, "timeout", path, Sign::kPositive)) sink.timeout = *timeout;
-    if (const toml::table* headers = Table(table.get("headers"), Join(path, "headers"))) {
-      std::string headers_path = Join(path, "headers");
-      for (auto&& [key, node] : *headers) {
-        absl::string_view name = Absl(key.str());
-        std::string full = Join(headers_path, name);
-        if (!IsHeaderName(name)) {
-          Fail(PosOf(key.source()), full, "invalid HTTP header name");
-          continue;
-        }
-        const toml::value<std::string>* value = node.as_string();
-        if (value == nullptr) {
-          Fail(node, full, absl::StrCat("expected a string, got ", TypeName(node.type())));
-          continue;
-        }
-        // A newline would let a value smuggle in a header or a request of its own.
-        if (absl::StrContains(value->get(), '\n') || absl::StrContains(value->get(), '\r')) {
-          Fail(node, full, "header value must not contain a line break");
-          continue;
-        }
-        sink.headers.emplace_back(std::string(name), value->get());
-      }
+    for (Label& header : HeaderTable(table, "headers", path)) {
+      sink.headers.emplace_back(std::move(header.name), std::move(header.value));
     }
     config_.sinks.push_back(std::move(sink));
   }
@@ -930,62 +1083,402 @@ class Loader : public TomlWalker {
     }
   }
 
+  // interval and timeout of a probe or scrape; the timeout defaults to
+  // `default_timeout` cut to the interval, and may not be longer than it, or
+  // runs would overlap.
+  void IntervalAndTimeout(const toml::table& table, absl::string_view path,
+                          absl::Duration& interval, absl::Duration& timeout) {
+    std::optional<absl::Duration> parsed_interval =
+        Duration(table, "interval", path, Sign::kPositive);
+    if (parsed_interval.has_value()) interval = *parsed_interval;
+    std::optional<absl::Duration> parsed_timeout = Duration(table, "timeout", path, Sign::kPositive);
+    if (parsed_timeout.has_value()) {
+      // Only compared with an interval that parsed, so one mistake is one error.
+      if (*parsed_timeout > interval &&
+          (parsed_interval.has_value() || table.get("interval") == nullptr)) {
+        Fail(*table.get("timeout"), Join(path, "timeout"),
+             absl::StrCat("timeout ", DurationToString(*parsed_timeout),
+                          " is longer than the interval ", DurationToString(interval)));
+      }
+      timeout = *parsed_timeout;
+    } else if (table.get("timeout") == nullptr) {
+      timeout = std::min(timeout, interval);
+    }
+  }
+
+  std::optional<IpFamily> IpFamilyField(const toml::table& table, absl::string_view path) {
+    std::optional<std::string> family = String(table, "ip_family", path);
+    if (!family.has_value()) return std::nullopt;
+    if (*family == "any") return IpFamily::kAny;
+    if (*family == "ip4") return IpFamily::kIPv4;
+    if (*family == "ip6") return IpFamily::kIPv6;
+    Fail(*table.get("ip_family"), Join(path, "ip_family"),
+         absl::StrCat("unknown IP family \"", *family, "\": expected \"any\", \"ip4\" or \"ip6\""));
+    return std::nullopt;
+  }
+
+  // expect_status: codes (200), ranges ("200-299") and classes ("2xx").
+  std::vector<StatusRange> StatusRanges(const toml::table& table, absl::string_view path) {
+    std::vector<StatusRange> out;
+    const toml::node* statuses = Field(table, "expect_status", path, /*required=*/false);
+    if (statuses == nullptr) return out;
+    std::string key = Join(path, "expect_status");
+    const toml::array* array = statuses->as_array();
+    if (array == nullptr) {
+      Fail(*statuses, key,
+           absl::StrCat("expected an array of status codes such as [200, \"3xx\", \"400-404\"], got ",
+                        TypeName(statuses->type())));
+      return out;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      std::string item = Index(key, i);
+      StatusRange range;
+      if (const toml::value<int64_t>* code = element.as_integer()) {
+        range = {static_cast<int>(std::clamp<int64_t>(code->get(), -1, 1000)),
+                 static_cast<int>(std::clamp<int64_t>(code->get(), -1, 1000))};
+      } else if (const toml::value<std::string>* text = element.as_string()) {
+        absl::string_view t = text->get();
+        int low = 0, high = 0;
+        size_t dash = t.find('-');
+        if (absl::SimpleAtoi(t, &low)) {
+          high = low;
+        } else if (t.size() == 3 && absl::ascii_isdigit(t[0]) &&
+                   absl::AsciiStrToLower(t.substr(1)) == "xx") {
+          low = (t[0] - '0') * 100;
+          high = low + 99;
+        } else if (dash == absl::string_view::npos || !absl::SimpleAtoi(t.substr(0, dash), &low) ||
+                   !absl::SimpleAtoi(t.substr(dash + 1), &high) || low > high) {
+          Fail(element, item,
+               absl::StrCat("invalid status \"", t,
+                            "\": expected a code, a class such as \"2xx\" or a range such as \"200-299\""));
+          continue;
+        }
+        range = {low, high};
+      } else {
+        Fail(element, item,
+             absl::StrCat("expected an HTTP status code such as 200, got ",
+                          TypeName(element.type())));
+        continue;
+      }
+      if (range.low < 100 || range.high > 599) {
+        Fail(element, item,
+             range.low == range.high
+                 ? absl::StrCat("HTTP status ", range.low, " is outside 100..599")
+                 : absl::StrCat("HTTP status range ", range.low, "-", range.high,
+                                " is outside 100..599"));
+        continue;
+      }
+      out.push_back(range);
+    }
+    return out;
+  }
+
   void LoadHttpProbe(const toml::table& table, const std::string& path) {
     CheckKeys(table, path,
-              {"name", "service", "url", "interval", "timeout", "expect_status", "expect_body"});
+              {"name", "service", "url", "method", "headers", "body", "basic_auth", "bearer_token",
+               "interval", "timeout", "expect_status", "expect_body", "expect_body_not",
+               "expect_header", "max_latency", "follow_redirects", "ip_family", "tls_verify",
+               "tls_ca_file", "tls_min_days", "reuse_connection"});
     HttpProbeOptions probe;
     if (std::optional<std::string> name = Name(table, path, "probe", probe_names_)) {
       probe.name = *name;
     }
     ServiceRef(table, path, probe.service);
     if (std::optional<std::string> url = Url(table, path)) probe.url = *url;
-    std::optional<absl::Duration> interval = Duration(table, "interval", path, Sign::kPositive);
-    if (interval.has_value()) probe.interval = *interval;
-    std::optional<absl::Duration> timeout = Duration(table, "timeout", path, Sign::kPositive);
-    if (timeout.has_value()) {
-      // Only compared with an interval that parsed, so one mistake is one error.
-      if (*timeout > probe.interval && (interval.has_value() || table.get("interval") == nullptr)) {
-        Fail(*table.get("timeout"), Join(path, "timeout"),
-             absl::StrCat("timeout ", DurationToString(*timeout), " is longer than the interval ",
-                          DurationToString(probe.interval)));
-      }
-      probe.timeout = *timeout;
-    } else if (table.get("timeout") == nullptr) {
-      // The default timeout must not outlast a short interval, or probes would overlap.
-      probe.timeout = std::min(probe.timeout, probe.interval);
-    }
-    if (const toml::node* statuses = Field(table, "expect_status", path, /*required=*/false)) {
-      std::string key = Join(path, "expect_status");
-      if (const toml::array* array = statuses->as_array()) {
-        for (size_t i = 0; i < array->size(); ++i) {
-          const toml::node& element = *array->get(i);
-          const toml::value<int64_t>* code = element.as_integer();
-          if (code == nullptr) {
-            Fail(element, Index(key, i),
-                 absl::StrCat("expected an HTTP status code such as 200, got ",
-                              TypeName(element.type())));
-          } else if (code->get() < 100 || code->get() > 599) {
-            Fail(element, Index(key, i),
-                 absl::StrCat("HTTP status ", code->get(), " is outside 100..599"));
-          } else {
-            probe.expect_status.push_back(static_cast<int>(code->get()));
-          }
-        }
+    if (std::optional<std::string> method = String(table, "method", path)) {
+      if (!IsHeaderName(*method)) {
+        Fail(*table.get("method"), Join(path, "method"),
+             absl::StrCat("invalid HTTP method \"", *method, "\""));
       } else {
-        Fail(*statuses, key,
-             absl::StrCat("expected an array of status codes such as [200], got ",
-                          TypeName(statuses->type())));
+        probe.method = absl::AsciiStrToUpper(*method);
       }
     }
-    if (std::optional<std::string> body = String(table, "expect_body", path)) {
-      RE2 re(*body, RE2::Quiet);
+    probe.headers = HeaderTable(table, "headers", path);
+    if (std::optional<std::string> body = String(table, "body", path)) probe.body = *body;
+    const std::string auth_path = Join(path, "basic_auth");
+    if (const toml::table* auth = Table(table.get("basic_auth"), auth_path)) {
+      CheckKeys(*auth, auth_path, {"username", "password"});
+      probe.basic_auth_user = String(*auth, "username", auth_path, /*required=*/true);
+      if (auto password = Secret(*auth, "password", auth_path, /*required=*/true)) {
+        probe.basic_auth_password = *password;
+      }
+    }
+    if (auto token = Secret(table, "bearer_token", path)) probe.bearer_token = *token;
+    if (probe.basic_auth_user.has_value() && table.get("bearer_token") != nullptr) {
+      Fail(*table.get("bearer_token"), Join(path, "bearer_token"),
+           "set either basic_auth or bearer_token, not both");
+    }
+    IntervalAndTimeout(table, path, probe.interval, probe.timeout);
+    probe.expect_status = StatusRanges(table, path);
+    probe.expect_body = Regex(table, "expect_body", path);
+    probe.expect_body_not = Regex(table, "expect_body_not", path);
+    const std::string header_path = Join(path, "expect_header");
+    for (Label& expectation : HeaderTable(table, "expect_header", path)) {
+      RE2 re(expectation.value, RE2::Quiet);
       if (!re.ok()) {
-        Fail(*table.get("expect_body"), Join(path, "expect_body"),
-             absl::StrCat("invalid regular expression \"", *body, "\": ", re.error()));
+        Fail(*table.get("expect_header")->as_table()->get(expectation.name),
+             Join(header_path, expectation.name),
+             absl::StrCat("invalid regular expression \"", expectation.value, "\": ", re.error()));
+        continue;
       }
-      probe.expect_body = *body;
+      probe.expect_header.push_back({std::move(expectation.name), std::move(expectation.value)});
     }
+    if (auto latency = Duration(table, "max_latency", path, Sign::kPositive)) {
+      probe.max_latency = *latency;
+    }
+    if (auto follow = Bool(table, "follow_redirects", path)) probe.follow_redirects = *follow;
+    if (auto family = IpFamilyField(table, path)) probe.ip_family = *family;
+    if (auto verify = Bool(table, "tls_verify", path)) probe.tls_verify = *verify;
+    if (auto ca = String(table, "tls_ca_file", path)) {
+      std::filesystem::path file(*ca);
+      if (file.is_relative()) file = std::filesystem::path(path_).parent_path() / file;
+      std::error_code error;
+      if (!std::filesystem::is_regular_file(file, error)) {
+        Fail(*table.get("tls_ca_file"), Join(path, "tls_ca_file"),
+             absl::StrCat("no such file: ", file.string()));
+      }
+      probe.tls_ca_file = file.string();
+    }
+    if (auto days = Integer(table, "tls_min_days", path, 0, 3650)) {
+      probe.tls_min_days = static_cast<int>(*days);
+    }
+    if (auto reuse = Bool(table, "reuse_connection", path)) probe.reuse_connection = *reuse;
     config_.http_probes.push_back(std::move(probe));
+  }
+
+  // "host:port", with [v6]:port for a literal IPv6 address.
+  std::optional<std::string> Address(const toml::table& table, absl::string_view key,
+                                     absl::string_view path) {
+    std::optional<std::string> address = String(table, key, path, /*required=*/true);
+    if (!address.has_value()) return std::nullopt;
+    if (std::optional<std::string> why = CheckListen(*address)) {
+      Fail(*table.get(Std(key)), Join(path, key),
+           absl::StrCat("invalid address \"", *address,
+                        "\": expected \"host:port\", such as \"db.example.com:5432\" or \"[::1]:22\""));
+      return std::nullopt;
+    }
+    return address;
+  }
+
+  void LoadTcpProbe(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path,
+              {"name", "service", "address", "interval", "timeout", "send", "expect", "ip_family"});
+    TcpProbeOptions probe;
+    if (std::optional<std::string> name = Name(table, path, "probe", probe_names_)) {
+      probe.name = *name;
+    }
+    ServiceRef(table, path, probe.service);
+    if (auto address = Address(table, "address", path)) probe.address = *address;
+    IntervalAndTimeout(table, path, probe.interval, probe.timeout);
+    if (auto send = String(table, "send", path)) probe.send = *send;
+    probe.expect = Regex(table, "expect", path);
+    if (auto family = IpFamilyField(table, path)) probe.ip_family = *family;
+    config_.tcp_probes.push_back(std::move(probe));
+  }
+
+  // [connectivity]: each canary becomes a probe of its own, named by its target.
+  void LoadConnectivity(const toml::table& table) {
+    const std::string path = "connectivity";
+    CheckKeys(table, path, {"canaries", "interval", "timeout"});
+    absl::Duration interval = absl::Seconds(10);
+    absl::Duration timeout = absl::Seconds(3);
+    IntervalAndTimeout(table, path, interval, timeout);
+    std::optional<std::vector<std::string>> canaries = Strings(table, "canaries", path);
+    if (!canaries.has_value()) {
+      if (table.get("canaries") == nullptr) Fail(table, Join(path, "canaries"), "missing required key");
+      return;
+    }
+    const toml::node& node = *table.get("canaries");
+    if (canaries->empty()) Fail(node, Join(path, "canaries"), "name at least one canary target");
+    for (size_t i = 0; i < canaries->size(); ++i) {
+      const std::string& target = (*canaries)[i];
+      const toml::node& element = node.is_array() ? *node.as_array()->get(i) : node;
+      const std::string key = node.is_array() ? Index(Join(path, "canaries"), i) : Join(path, "canaries");
+      absl::string_view rest = target;
+      if (absl::ConsumePrefix(&rest, "tcp://")) {
+        if (CheckListen(rest).has_value()) {
+          Fail(element, key,
+               absl::StrCat("invalid canary \"", target, "\": expected tcp://host:port"));
+          continue;
+        }
+        TcpProbeOptions probe;
+        probe.name = target;
+        probe.address = std::string(rest);
+        probe.interval = interval;
+        probe.timeout = timeout;
+        probe.canary = true;
+        config_.tcp_probes.push_back(std::move(probe));
+      } else if (std::optional<std::string> why = CheckUrl(target)) {
+        Fail(element, key,
+             absl::StrCat(*why, " (a canary is an http:// or https:// URL or tcp://host:port)"));
+        continue;
+      } else {
+        HttpProbeOptions probe;
+        probe.name = target;
+        probe.url = target;
+        probe.interval = interval;
+        probe.timeout = timeout;
+        // Any answer at all proves the network works.
+        probe.expect_status = {{100, 599}};
+        probe.canary = true;
+        config_.http_probes.push_back(std::move(probe));
+      }
+      auto [it, inserted] = probe_names_.try_emplace(target, PosOf(element.source()).line);
+      if (!inserted) {
+        Fail(element, key,
+             absl::StrCat("canary \"", target, "\" has the name of the probe on line ", it->second));
+      }
+      config_.connectivity_canaries.push_back(target);
+    }
+  }
+
+  void LoadScrape(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path,
+              {"job", "targets", "interval", "timeout", "labels", "honor_labels", "sample_limit"});
+    ScrapeOptions scrape;
+    if (std::optional<std::string> job = String(table, "job", path, /*required=*/true)) {
+      const toml::node& node = *table.get("job");
+      if (job->empty()) {
+        Fail(node, Join(path, "job"), "must not be empty");
+      } else if (auto [it, inserted] = scrape_jobs_.try_emplace(*job, PosOf(node.source()).line);
+                 !inserted) {
+        Fail(node, Join(path, "job"),
+             absl::StrCat("duplicate job \"", *job, "\" (first defined on line ", it->second, ")"));
+      }
+      scrape.job = *job;
+    }
+    if (auto targets = Strings(table, "targets", path)) {
+      const toml::node& node = *table.get("targets");
+      for (size_t i = 0; i < targets->size(); ++i) {
+        const toml::node& element = node.is_array() ? *node.as_array()->get(i) : node;
+        const std::string key = node.is_array() ? Index(Join(path, "targets"), i) : Join(path, "targets");
+        if (std::optional<std::string> why = CheckUrl((*targets)[i])) {
+          Fail(element, key, *why);
+          continue;
+        }
+        scrape.targets.push_back((*targets)[i]);
+      }
+      if (targets->empty()) Fail(node, Join(path, "targets"), "name at least one target URL");
+    } else if (table.get("targets") == nullptr) {
+      Fail(table, Join(path, "targets"), "missing required key");
+    }
+    IntervalAndTimeout(table, path, scrape.interval, scrape.timeout);
+    scrape.labels = LabelTable(table, "labels", path, "label", /*templates=*/false);
+    for (const Label& label : scrape.labels) {
+      if (label.name == "job" || label.name == "instance") {
+        Fail(*table.get("labels")->as_table()->get(label.name), Join(Join(path, "labels"), label.name),
+             "job and instance are set by the scrape itself");
+      }
+    }
+    if (auto honor = Bool(table, "honor_labels", path)) scrape.honor_labels = *honor;
+    if (auto limit = Integer(table, "sample_limit", path, 0, int64_t{1} << 40)) {
+      scrape.sample_limit = static_cast<size_t>(*limit);
+    }
+    config_.scrapes.push_back(std::move(scrape));
+  }
+
+  void LoadLog(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path,
+              {"name", "path", "stdin", "syslog", "start", "max_line_bytes", "match"});
+    LogSourceOptions log;
+    if (std::optional<std::string> name = Name(table, path, "log", log_names_)) {
+      log.matcher.log = *name;
+    }
+    int inputs = 0;
+    if (auto paths = Strings(table, "path", path)) {
+      ++inputs;
+      for (const std::string& file : *paths) {
+        if (file.empty()) {
+          Fail(*table.get("path"), Join(path, "path"), "must not be empty");
+          continue;
+        }
+        std::filesystem::path resolved(file);
+        if (resolved.is_relative()) resolved = std::filesystem::path(path_).parent_path() / resolved;
+        log.paths.push_back(resolved.lexically_normal().string());
+      }
+    }
+    if (auto from_stdin = Bool(table, "stdin", path); from_stdin.value_or(false)) {
+      ++inputs;
+      if (stdin_log_.has_value()) {
+        Fail(*table.get("stdin"), Join(path, "stdin"),
+             absl::StrCat("only one [[log]] can read stdin; the log on line ", *stdin_log_,
+                          " already does"));
+      }
+      stdin_log_ = PosOf(table.get("stdin")->source()).line;
+      log.paths.push_back("-");
+    }
+    if (auto syslog = String(table, "syslog", path)) {
+      ++inputs;
+      absl::string_view address = *syslog;
+      std::string* into = absl::ConsumePrefix(&address, "udp://")   ? &log.syslog_udp
+                          : absl::ConsumePrefix(&address, "tcp://") ? &log.syslog_tcp
+                                                                    : nullptr;
+      if (into == nullptr || CheckListen(address).has_value()) {
+        Fail(*table.get("syslog"), Join(path, "syslog"),
+             absl::StrCat("invalid syslog listener \"", *syslog,
+                          "\": expected udp://host:port or tcp://host:port"));
+      } else {
+        *into = std::string(address);
+      }
+    }
+    if (inputs != 1) {
+      Fail(table, path,
+           inputs == 0 ? "set one of path, stdin = true or syslog"
+                       : "set only one of path, stdin = true and syslog");
+    }
+    if (std::optional<std::string> start = String(table, "start", path)) {
+      if (*start == "beginning") {
+        log.start_at_beginning = true;
+      } else if (*start != "end") {
+        Fail(*table.get("start"), Join(path, "start"),
+             absl::StrCat("unknown start \"", *start, "\": expected \"end\" or \"beginning\""));
+      }
+    }
+    if (auto bytes = Integer(table, "max_line_bytes", path, 256, 64 << 20)) {
+      log.matcher.max_line_bytes = static_cast<size_t>(*bytes);
+    }
+    std::vector<const toml::table*> matches = TableArray(table, "match", path);
+    absl::flat_hash_map<std::string, int> match_names;
+    std::vector<const toml::table*> loaded;
+    for (size_t i = 0; i < matches.size(); ++i) {
+      const toml::table& match_table = *matches[i];
+      const std::string match_path = Index(Join(path, "match"), i);
+      CheckKeys(match_table, match_path, {"name", "contains", "regex", "max_label_sets"});
+      LogMatchOptions match;
+      if (auto name = Name(match_table, match_path, "match", match_names)) match.name = *name;
+      const bool has_contains = match_table.get("contains") != nullptr;
+      const bool has_regex = match_table.get("regex") != nullptr;
+      if (has_contains == has_regex) {
+        Fail(match_table, match_path, "set exactly one of contains and regex");
+      }
+      if (auto contains = String(match_table, "contains", match_path)) match.contains = *contains;
+      if (auto regex = String(match_table, "regex", match_path)) match.regex = *regex;
+      if (auto limit = Integer(match_table, "max_label_sets", match_path, 1, 1000000)) {
+        match.max_label_sets = static_cast<size_t>(*limit);
+      }
+      log.matcher.matches.push_back(std::move(match));
+      loaded.push_back(has_contains != has_regex ? &match_table : nullptr);
+    }
+    if (matches.empty() && table.get("match") == nullptr) {
+      Fail(table, Join(path, "match"), "name at least one [[log.match]]");
+    }
+    // The matcher is the judge of its patterns; each of its complaints is
+    // shown at the match it names.
+    for (size_t i = 0; i < log.matcher.matches.size(); ++i) {
+      if (loaded[i] == nullptr) continue;  // already reported
+      LogMatcherOptions one = log.matcher;
+      one.matches = {log.matcher.matches[i]};
+      absl::StatusOr<std::unique_ptr<LogMatcher>> matcher = LogMatcher::Create(std::move(one));
+      if (!matcher.ok()) {
+        const toml::table& match_table = *loaded[i];
+        const toml::node* at = match_table.get("regex");
+        if (at == nullptr) at = match_table.get("contains");
+        if (at == nullptr) at = &match_table;
+        Fail(*at, Index(Join(path, "match"), i), matcher.status().message());
+      }
+    }
+    config_.logs.push_back(std::move(log));
   }
 
   void LoadRule(const toml::table& table, const std::string& path) {
@@ -1140,6 +1633,9 @@ class Loader : public TomlWalker {
   // name -> line of its first definition
   absl::flat_hash_map<std::string, int> service_names_;
   absl::flat_hash_map<std::string, int> probe_names_;
+  absl::flat_hash_map<std::string, int> scrape_jobs_;
+  absl::flat_hash_map<std::string, int> log_names_;
+  std::optional<int> stdin_log_;  // line of the [[log]] reading stdin
   absl::flat_hash_map<std::string, int> rule_names_;
   absl::flat_hash_map<std::string, int> sink_names_;
   std::vector<Ref> service_refs_;

@@ -15,6 +15,9 @@
 #include "absl/time/time.h"
 #include "exporters/sink.h"
 #include "probes/http_probe.h"
+#include "probes/log_source.h"
+#include "probes/scraper.h"
+#include "probes/tcp_probe.h"
 #include "rules/alerting_rule.h"
 #include "rules/expr.h"
 #include "rules/recording_rule.h"
@@ -27,6 +30,11 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:9477";  // Default: 127.0.0.1:9477. host:port of the HTTP API.
   // Default: "data", relative to the config file's folder. Holds klaxon.db.
   std::string data_dir = "data";
+  // Bearer tokens (resolved secrets) accepted by the push API; none: pushes are
+  // refused. Compared in constant time.
+  std::vector<std::string> push_tokens;
+  // Default: 16 MiB. Larger request bodies get 413.
+  size_t max_body_bytes = 16 << 20;
 };
 
 struct SlaConfig {
@@ -113,7 +121,14 @@ struct Config {
   ServerConfig server;
   RulesSettings rules_settings;  // [rules]
   std::vector<ServiceConfig> services;
+  // [[probe.http]] in file order, then the [connectivity] canaries that are URLs.
   std::vector<HttpProbeOptions> http_probes;
+  // [[probe.tcp]] in file order, then the tcp:// canaries.
+  std::vector<TcpProbeOptions> tcp_probes;
+  // [connectivity] canaries: the names of their probes (each the target as written).
+  std::vector<std::string> connectivity_canaries;
+  std::vector<ScrapeOptions> scrapes;  // [[scrape]], file order
+  std::vector<LogSourceOptions> logs;  // [[log]], file order; paths resolved
   // The [[rule]]s in file order, then the two rules generated for each
   // [[service.slo]] (see SloConfig), in file order too.
   std::vector<RuleConfig> rules;

@@ -18,12 +18,14 @@
 namespace klaxon {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
 
 // Configs are written as raw strings that open with a newline for readability;
 // dropping it makes line 1 the first line a reader sees.
@@ -124,7 +126,7 @@ TEST(LoadConfigTest, FullConfigLoadsEveryField) {
   EXPECT_EQ(home.url, "https://shop.example.com/health");
   EXPECT_EQ(home.interval, absl::Seconds(10));
   EXPECT_EQ(home.timeout, absl::Seconds(2));
-  EXPECT_THAT(home.expect_status, ElementsAre(200, 204));
+  EXPECT_THAT(home.expect_status, ElementsAre(StatusRange{200, 200}, StatusRange{204, 204}));
   EXPECT_EQ(home.expect_body, "ok|healthy");
   const HttpProbeOptions& search = config->http_probes[1];
   EXPECT_EQ(search.name, "search-home");
@@ -235,10 +237,10 @@ TEST(LoadConfigErrorsTest, UnknownTopLevelKey) {
 [server]
 listen = "127.0.0.1:9477"
 
-[[log]]
+[[dashboard]]
 name = "nginx"
 )"),
-            "klaxon.toml:4:3: log: unknown key");
+            "klaxon.toml:4:3: dashboard: unknown key");
   EXPECT_EQ(OneError(R"(
 sinks = []
 )"),
@@ -556,7 +558,7 @@ listen = "localhost"
 [[probe.http]]
 name = "home"
 url = "https://example.com"
-expect_status = [200, 600, "404"]
+expect_status = [200, 600, true]
 
 [[rule]]
 name = "Down"
@@ -569,7 +571,7 @@ for = "5x"
                           "klaxon.toml:7:23: probe.http[0].expect_status[1]: HTTP status 600 is "
                           "outside 100..599",
                           "klaxon.toml:7:28: probe.http[0].expect_status[2]: expected an HTTP "
-                          "status code such as 200, got a string",
+                          "status code such as 200, got a boolean",
                           StartsWith("klaxon.toml:12:12: rule[0].severity: unknown severity"),
                           StartsWith("klaxon.toml:13:7: rule[0].for: invalid duration \"5x\"")));
 }
@@ -1418,6 +1420,359 @@ expr = "up"
 TEST(LoadRuleTestTest, MissingFileIsNotFound) {
   absl::StatusOr<RuleTestFile> file = LoadRuleTestFile(::testing::TempDir() + "/no/such/test.toml");
   EXPECT_EQ(file.status().code(), absl::StatusCode::kNotFound);
+}
+
+// Sources (issue 4): every probe option, secrets, TCP probes, canaries,
+// scrapes, logs and the push tokens.
+class SourcesConfigTest : public ::testing::Test {
+ protected:
+  SourcesConfigTest() {
+    setenv("KLAXON_TEST_PASSWORD", "hunter2", 1);
+    setenv("KLAXON_TEST_TOKEN", "tok-123", 1);
+    unsetenv("KLAXON_TEST_UNSET");
+  }
+};
+
+TEST_F(SourcesConfigTest, HttpProbeOptions) {
+  absl::StatusOr<Config> config = Load(R"(
+[[probe.http]]
+name = "api"
+url = "https://api.example.com/health"
+method = "post"
+headers = { "X-Probe" = "klaxon", Accept = "application/json" }
+body = '{"ping": true}'
+basic_auth = { username = "probe", password = "env:KLAXON_TEST_PASSWORD" }
+interval = "30s"
+timeout = "3s"
+expect_status = [200, "3xx", "400-404"]
+expect_body = "ok"
+expect_body_not = "error"
+expect_header = { "Content-Type" = "json" }
+max_latency = "1500ms"
+follow_redirects = false
+ip_family = "ip6"
+tls_verify = false
+tls_min_days = 14
+reuse_connection = true
+
+[[probe.http]]
+name = "bearer"
+url = "http://127.0.0.1:8080/"
+bearer_token = "env:KLAXON_TEST_TOKEN"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->http_probes, SizeIs(2));
+  const HttpProbeOptions& p = config->http_probes[0];
+  EXPECT_EQ(p.method, "POST");
+  EXPECT_THAT(p.headers,
+              UnorderedElementsAre(Label{"X-Probe", "klaxon"}, Label{"Accept", "application/json"}));
+  EXPECT_EQ(p.body, "{\"ping\": true}");
+  EXPECT_EQ(p.basic_auth_user, "probe");
+  EXPECT_EQ(p.basic_auth_password, "hunter2");
+  EXPECT_EQ(p.timeout, absl::Seconds(3));
+  EXPECT_THAT(p.expect_status,
+              ElementsAre(StatusRange{200, 200}, StatusRange{300, 399}, StatusRange{400, 404}));
+  EXPECT_EQ(p.expect_body, "ok");
+  EXPECT_EQ(p.expect_body_not, "error");
+  ASSERT_THAT(p.expect_header, SizeIs(1));
+  EXPECT_EQ(p.expect_header[0].name, "Content-Type");
+  EXPECT_EQ(p.expect_header[0].regex, "json");
+  EXPECT_EQ(p.max_latency, absl::Milliseconds(1500));
+  EXPECT_FALSE(p.follow_redirects);
+  EXPECT_EQ(p.ip_family, IpFamily::kIPv6);
+  EXPECT_FALSE(p.tls_verify);
+  EXPECT_EQ(p.tls_min_days, 14);
+  EXPECT_TRUE(p.reuse_connection);
+  EXPECT_EQ(config->http_probes[1].bearer_token, "tok-123");
+  // The defaults an ops engineer expects of the blackbox exporter.
+  const HttpProbeOptions& d = config->http_probes[1];
+  EXPECT_EQ(d.method, "GET");
+  EXPECT_TRUE(d.follow_redirects);
+  EXPECT_TRUE(d.tls_verify);
+  EXPECT_FALSE(d.reuse_connection);
+  EXPECT_EQ(d.ip_family, IpFamily::kAny);
+  EXPECT_THAT(d.expect_status, IsEmpty());
+}
+
+TEST_F(SourcesConfigTest, SecretsFromFilesBesideTheConfig) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "klaxon-secret-test";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir / "token") << "from-file\n"; }
+  absl::StatusOr<Config> config = LoadConfigString(R"(
+[[probe.http]]
+name = "api"
+url = "http://127.0.0.1:1/"
+bearer_token = "file:token"
+)",
+                                                   (dir / "klaxon.toml").string());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->http_probes[0].bearer_token, "from-file");
+}
+
+TEST_F(SourcesConfigTest, SecretErrorsNeverShowTheSecret) {
+  EXPECT_THAT(Errors(R"(
+[[probe.http]]
+name = "a"
+url = "http://127.0.0.1:1/"
+bearer_token = "hunter2-literal"
+
+[[probe.http]]
+name = "b"
+url = "http://127.0.0.1:1/"
+bearer_token = "env:KLAXON_TEST_UNSET"
+
+[[probe.http]]
+name = "c"
+url = "http://127.0.0.1:1/"
+basic_auth = { username = "u", password = "file:/nonexistent/klaxon-secret" }
+)"),
+              ElementsAre("klaxon.toml:4:16: probe.http[0].bearer_token: write the secret as "
+                          "\"env:VARIABLE\" or \"file:PATH\", so that it stays out of the config "
+                          "file",
+                          "klaxon.toml:9:16: probe.http[1].bearer_token: environment variable "
+                          "KLAXON_TEST_UNSET is not set",
+                          AllOf(StartsWith("klaxon.toml:14:"),
+                                HasSubstr("probe.http[2].basic_auth.password: cannot read secret "
+                                          "file /nonexistent/klaxon-secret"))));
+}
+
+TEST_F(SourcesConfigTest, HttpProbeOptionErrors) {
+  EXPECT_THAT(Errors(R"(
+[[probe.http]]
+name = "a"
+url = "http://127.0.0.1:1/"
+expect_status = ["2xy", "500-400", 700, "100-600"]
+expect_body_not = "(unclosed"
+expect_header = { "Content-Type" = "[" }
+ip_family = "ipx"
+tls_min_days = -1
+follow_redirects = "yes"
+)"),
+              ElementsAre(StartsWith("klaxon.toml:4:18: probe.http[0].expect_status[0]: invalid "
+                                     "status \"2xy\""),
+                          StartsWith("klaxon.toml:4:25: probe.http[0].expect_status[1]: invalid "
+                                     "status \"500-400\""),
+                          "klaxon.toml:4:36: probe.http[0].expect_status[2]: HTTP status 700 is "
+                          "outside 100..599",
+                          "klaxon.toml:4:41: probe.http[0].expect_status[3]: HTTP status range "
+                          "100-600 is outside 100..599",
+                          StartsWith("klaxon.toml:5:19: probe.http[0].expect_body_not: invalid "
+                                     "regular expression \"(unclosed\""),
+                          StartsWith("klaxon.toml:6:36: probe.http[0].expect_header.Content-Type: "
+                                     "invalid regular expression \"[\""),
+                          "klaxon.toml:7:13: probe.http[0].ip_family: unknown IP family \"ipx\": "
+                          "expected \"any\", \"ip4\" or \"ip6\"",
+                          "klaxon.toml:8:16: probe.http[0].tls_min_days: -1 is outside 0..3650",
+                          "klaxon.toml:9:20: probe.http[0].follow_redirects: expected true or "
+                          "false, got a string"));
+}
+
+TEST_F(SourcesConfigTest, TcpProbesAndConnectivityCanaries) {
+  absl::StatusOr<Config> config = Load(R"(
+[[probe.tcp]]
+name = "smtp"
+address = "mail.example.com:25"
+send = "EHLO klaxon"
+expect = "^250"
+interval = "20s"
+ip_family = "ip4"
+
+[connectivity]
+canaries = ["tcp://127.0.0.1:53", "https://www.debian.org/"]
+interval = "5s"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->tcp_probes, SizeIs(2));
+  const TcpProbeOptions& smtp = config->tcp_probes[0];
+  EXPECT_EQ(smtp.address, "mail.example.com:25");
+  EXPECT_EQ(smtp.send, "EHLO klaxon");
+  EXPECT_EQ(smtp.expect, "^250");
+  EXPECT_EQ(smtp.interval, absl::Seconds(20));
+  EXPECT_EQ(smtp.timeout, absl::Seconds(5));
+  EXPECT_EQ(smtp.ip_family, IpFamily::kIPv4);
+  EXPECT_FALSE(smtp.canary);
+  EXPECT_TRUE(config->tcp_probes[1].canary);
+  EXPECT_EQ(config->tcp_probes[1].address, "127.0.0.1:53");
+  EXPECT_EQ(config->tcp_probes[1].interval, absl::Seconds(5));
+  EXPECT_EQ(config->tcp_probes[1].timeout, absl::Seconds(3));
+  ASSERT_THAT(config->http_probes, SizeIs(1));
+  EXPECT_TRUE(config->http_probes[0].canary);
+  EXPECT_EQ(config->http_probes[0].name, "https://www.debian.org/");
+  EXPECT_THAT(config->connectivity_canaries,
+              ElementsAre("tcp://127.0.0.1:53", "https://www.debian.org/"));
+}
+
+TEST_F(SourcesConfigTest, TcpAndConnectivityErrors) {
+  EXPECT_THAT(Errors(R"(
+[[probe.tcp]]
+name = "db"
+address = "db.example.com"
+expect = "("
+
+[connectivity]
+canaries = ["udp://1.1.1.1:53", "tcp://nowhere"]
+)"),
+              ElementsAre(StartsWith("klaxon.toml:3:11: probe.tcp[0].address: invalid address "
+                                     "\"db.example.com\""),
+                          StartsWith("klaxon.toml:4:10: probe.tcp[0].expect: invalid regular "
+                                     "expression \"(\""),
+                          StartsWith("klaxon.toml:7:13: connectivity.canaries[0]: invalid URL "
+                                     "\"udp://1.1.1.1:53\""),
+                          "klaxon.toml:7:33: connectivity.canaries[1]: invalid canary "
+                          "\"tcp://nowhere\": expected tcp://host:port"));
+}
+
+TEST_F(SourcesConfigTest, Scrapes) {
+  absl::StatusOr<Config> config = Load(R"(
+[[scrape]]
+job = "node"
+targets = ["http://127.0.0.1:9100/metrics", "http://127.0.0.1:9101/metrics"]
+interval = "30s"
+labels = { env = "prod" }
+honor_labels = true
+sample_limit = 5000
+
+[[scrape]]
+job = "app"
+targets = "http://127.0.0.1:8080/metrics"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->scrapes, SizeIs(2));
+  const ScrapeOptions& node = config->scrapes[0];
+  EXPECT_EQ(node.job, "node");
+  EXPECT_THAT(node.targets, SizeIs(2));
+  EXPECT_EQ(node.interval, absl::Seconds(30));
+  EXPECT_EQ(node.timeout, absl::Seconds(10));
+  EXPECT_THAT(node.labels, ElementsAre(Label{"env", "prod"}));
+  EXPECT_TRUE(node.honor_labels);
+  EXPECT_EQ(node.sample_limit, 5000u);
+  const ScrapeOptions& app = config->scrapes[1];
+  EXPECT_THAT(app.targets, ElementsAre("http://127.0.0.1:8080/metrics"));
+  EXPECT_EQ(app.interval, absl::Seconds(15));
+  EXPECT_FALSE(app.honor_labels);
+  EXPECT_EQ(app.sample_limit, 0u);
+}
+
+TEST_F(SourcesConfigTest, ScrapeErrors) {
+  EXPECT_THAT(Errors(R"(
+[[scrape]]
+job = "node"
+targets = ["ftp://x/metrics"]
+labels = { job = "other" }
+interval = "5s"
+timeout = "10s"
+
+[[scrape]]
+job = "node"
+)"),
+              ElementsAre(StartsWith("klaxon.toml:3:12: scrape[0].targets[0]: invalid URL"),
+                          "klaxon.toml:4:18: scrape[0].labels.job: job and instance are set by the "
+                          "scrape itself",
+                          "klaxon.toml:6:11: scrape[0].timeout: timeout 10s is longer than the "
+                          "interval 5s",
+                          "klaxon.toml:8:1: scrape[1].targets: missing required key",
+                          "klaxon.toml:9:7: scrape[1].job: duplicate job \"node\" (first defined "
+                          "on line 2)"));
+}
+
+TEST_F(SourcesConfigTest, Logs) {
+  absl::StatusOr<Config> config = LoadConfigString(R"(
+[[log]]
+name = "nginx"
+path = ["logs/access.log", "/var/log/nginx/*.log"]
+start = "beginning"
+max_line_bytes = 4096
+[[log.match]]
+name = "http_5xx"
+regex = '" (?P<code>5\d\d) '
+max_label_sets = 10
+[[log.match]]
+name = "timeouts"
+contains = "upstream timed out"
+
+[[log]]
+name = "edge"
+syslog = "tcp://127.0.0.1:5514"
+[[log.match]]
+name = "denied"
+contains = "denied"
+
+[[log]]
+name = "piped"
+stdin = true
+[[log.match]]
+name = "panic"
+contains = "panic:"
+)",
+                                                   "/etc/klaxon/klaxon.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->logs, SizeIs(3));
+  const LogSourceOptions& nginx = config->logs[0];
+  EXPECT_EQ(nginx.matcher.log, "nginx");
+  EXPECT_THAT(nginx.paths, ElementsAre("/etc/klaxon/logs/access.log", "/var/log/nginx/*.log"));
+  EXPECT_TRUE(nginx.start_at_beginning);
+  EXPECT_EQ(nginx.matcher.max_line_bytes, 4096u);
+  ASSERT_THAT(nginx.matcher.matches, SizeIs(2));
+  EXPECT_EQ(nginx.matcher.matches[0].regex, "\" (?P<code>5\\d\\d) ");
+  EXPECT_EQ(nginx.matcher.matches[0].max_label_sets, 10u);
+  EXPECT_EQ(nginx.matcher.matches[1].contains, "upstream timed out");
+  EXPECT_EQ(config->logs[1].syslog_tcp, "127.0.0.1:5514");
+  EXPECT_FALSE(config->logs[1].start_at_beginning);
+  EXPECT_THAT(config->logs[2].paths, ElementsAre("-"));
+}
+
+TEST_F(SourcesConfigTest, LogErrors) {
+  EXPECT_THAT(Errors(R"(
+[[log]]
+name = "a"
+path = "a.log"
+syslog = "udp://127.0.0.1:5514"
+start = "middle"
+[[log.match]]
+name = "m"
+regex = '(?P<code>5\d\d'
+[[log.match]]
+name = "n"
+contains = "x"
+regex = "y"
+
+[[log]]
+name = "b"
+syslog = "127.0.0.1:5514"
+[[log.match]]
+name = "m"
+regex = '(?P<log>x)'
+)"),
+              ElementsAre("klaxon.toml:1:1: log[0]: set only one of path, stdin = true and syslog",
+                          "klaxon.toml:5:9: log[0].start: unknown start \"middle\": expected "
+                          "\"end\" or \"beginning\"",
+                          StartsWith("klaxon.toml:8:9: log[0].match[0]: "),
+                          "klaxon.toml:9:1: log[0].match[1]: set exactly one of contains and regex",
+                          StartsWith("klaxon.toml:16:10: log[1].syslog: invalid syslog listener "
+                                     "\"127.0.0.1:5514\""),
+                          StartsWith("klaxon.toml:19:9: log[1].match[0]: ")));
+}
+
+TEST_F(SourcesConfigTest, PushTokens) {
+  absl::StatusOr<Config> config = Load(R"(
+[server]
+push_tokens = ["env:KLAXON_TEST_TOKEN", "env:KLAXON_TEST_PASSWORD"]
+max_body_bytes = 1048576
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->server.push_tokens, ElementsAre("tok-123", "hunter2"));
+  EXPECT_EQ(config->server.max_body_bytes, 1048576u);
+  absl::StatusOr<Config> defaults = Load("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_THAT(defaults->server.push_tokens, IsEmpty());
+  EXPECT_EQ(defaults->server.max_body_bytes, 16u << 20);
+  EXPECT_EQ(OneError(R"(
+[server]
+push_tokens = ["plain-text-token"]
+)"),
+            "klaxon.toml:2:16: server.push_tokens[0]: write the secret as \"env:VARIABLE\" or "
+            "\"file:PATH\", so that it stays out of the config file");
 }
 
 }  // namespace

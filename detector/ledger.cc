@@ -13,7 +13,7 @@ using internal::SqliteStatement;
 namespace {
 
 // Bump with a migration step in Migrate() whenever the schema changes.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 constexpr absl::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS incidents (
@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS pending_alerts (
   rule TEXT NOT NULL,
   labels TEXT NOT NULL,
   active_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_state (
+  log TEXT PRIMARY KEY,
+  state BLOB NOT NULL
 );
 )sql";
 
@@ -655,6 +659,24 @@ absl::StatusOr<std::vector<PendingAlert>> Ledger::PendingAlerts() {
     if (!row) return out;
     out.push_back({stmt.Text(0), LabelsFromJson(stmt.Text(1)), absl::FromUnixMillis(stmt.Int(2))});
   }
+}
+
+absl::StatusOr<std::optional<std::string>> Ledger::LogState(const std::string& log) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                          db_.Prepare("SELECT state FROM log_state WHERE log = ?"));
+  stmt.Bind(1, log);
+  KLAXON_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+  if (!has_row) return std::nullopt;
+  return stmt.Text(0);
+}
+
+absl::Status Ledger::SaveLogState(const std::string& log, absl::string_view state) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("INSERT OR REPLACE INTO log_state(log, state) VALUES (?, ?)"));
+  return stmt.Bind(1, log).Bind(2, state).Run();
 }
 
 }  // namespace klaxon

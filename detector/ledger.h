@@ -97,6 +97,11 @@ class Ledger {
   absl::Status ForgetPendingAlert(const Labels& labels);
   absl::StatusOr<std::vector<PendingAlert>> PendingAlerts();
 
+  // Where a [[log]] source was (file positions and its counters), saved after
+  // each read so that a restart neither loses nor double-counts a line.
+  absl::StatusOr<std::optional<std::string>> LogState(const std::string& log);
+  absl::Status SaveLogState(const std::string& log, absl::string_view state);
+
  private:
   explicit Ledger(internal::SqliteDb db) : db_(std::move(db)) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -7,7 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libcurl4-openssl-dev libtomlplusplus-dev libabsl-dev
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
-  prometheus-cpp-dev nlohmann-json3-dev
+  prometheus-cpp-dev nlohmann-json3-dev libhyperscan-dev libssl-dev
+  clang libclang-rt-14-dev
   prometheus
 )
 

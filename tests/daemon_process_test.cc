@@ -152,5 +152,78 @@ TEST_F(DaemonProcessTest, VersionAndHelp) {
   EXPECT_THAT(bad.Log(), HasSubstr("unknown command"));
 }
 
+// The value of the first /metrics line starting with `series`, or -1.
+double MetricValue(const std::string& address, const std::string& series) {
+  std::string page = testing::HttpGet(absl::StrCat("http://", address, "/metrics")).body;
+  size_t at = page.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + series.size() + 2));
+}
+
+// A log klaxon is reading while it is killed, with lines still being written:
+// after the restart every line of the file is counted exactly once, and the
+// counters continue from where they were rather than resetting.
+TEST(LogSourceProcessTest, KillNineNeitherLosesNorDoubleCountsALine) {
+  TempDir dir;
+  const std::string log_path = dir.File("app.log");
+  int64_t lines = 0;
+  int64_t errors = 0;
+  auto append = [&](int n) {
+    std::ofstream out(log_path, std::ios::app);
+    for (int i = 0; i < n; ++i, ++lines) {
+      const bool error = lines % 7 == 0;
+      errors += error;
+      out << "2026-11-24T10:00:00Z " << (error ? "ERROR" : "INFO") << " request " << lines
+          << " took 12ms path=/api/v1/orders user=someone@example.com\n";
+    }
+  };
+  append(300000);
+  WriteFile(dir.File("klaxon.toml"), R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+
+[[log]]
+name = "app"
+path = "app.log"
+start = "beginning"
+[[log.match]]
+name = "errors"
+contains = " ERROR "
+)");
+  auto run = [&](const std::string& log_name) {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{BinaryPath("klaxon"), "run", "--config", dir.File("klaxon.toml")},
+        dir.File(log_name));
+  };
+  auto first = run("first.log");
+  const std::string first_address = ListenAddress(*first);
+  ASSERT_FALSE(first_address.empty()) << first->Log();
+  // Killed as soon as it has counted something: most likely in the middle of
+  // the backlog, with lines still to read.
+  ASSERT_TRUE(WaitFor([&] { return MetricValue(first_address, "log_lines_total{log=\"app\"}") > 0; },
+                      kBound))
+      << first->Log();
+  append(1000);
+  first->Signal(SIGKILL);
+  ASSERT_TRUE(first->Wait(kBound).has_value());
+  append(20000);
+
+  auto second = run("second.log");
+  const std::string address = ListenAddress(*second);
+  ASSERT_FALSE(address.empty()) << second->Log();
+  append(5);
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(address, "log_lines_total{log=\"app\"}") == lines; }, kBound))
+      << "counted " << MetricValue(address, "log_lines_total{log=\"app\"}") << " of " << lines
+      << "\n" << second->Log();
+  EXPECT_EQ(MetricValue(address, "log_matches_total{log=\"app\",match=\"errors\"}"), errors);
+  // One more line: the count moves by exactly one, so nothing was pending twice.
+  append(1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue(address, "log_lines_total{log=\"app\"}") == lines; }, kBound));
+  EXPECT_EQ(MetricValue(address, "log_matches_total{log=\"app\",match=\"errors\"}"), errors);
+}
+
 }  // namespace
 }  // namespace klaxon

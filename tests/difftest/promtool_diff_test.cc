@@ -705,7 +705,7 @@ class PromtoolDiff : public ::testing::Test {
  protected:
   void SetUp() override {
     promtool_ = FindProgram("promtool");
-    if (promtool_.empty()) GTEST_SKIP() << "promtool not found: install Debian's prometheus package";
+    ASSERT_FALSE(promtool_.empty()) << "promtool not found: install Debian's prometheus package";
     klaxon_ = BinaryPath("klaxon");
     ASSERT_EQ(access(klaxon_.c_str(), X_OK), 0) << klaxon_ << " not built";
   }

@@ -110,4 +110,17 @@ HttpResult HttpGet(const std::string& url) {
   return {reply->status, reply->body};
 }
 
+HttpResult HttpPost(const std::string& url, const std::string& body,
+                    std::vector<std::pair<std::string, std::string>> headers) {
+  internal::HttpCall call;
+  call.method = "POST";
+  call.url = url;
+  call.body = body;
+  call.headers = std::move(headers);
+  call.timeout = absl::Seconds(5);
+  auto reply = internal::Perform(call);
+  if (!reply.ok()) return {};
+  return {reply->status, reply->body};
+}
+
 }  // namespace klaxon::testing

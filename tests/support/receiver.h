@@ -69,6 +69,8 @@ struct HttpResult {
 };
 // GET or POST with libcurl; status 0 when no answer came.
 HttpResult HttpGet(const std::string& url);
+HttpResult HttpPost(const std::string& url, const std::string& body,
+                    std::vector<std::pair<std::string, std::string>> headers = {});
 
 }  // namespace klaxon::testing
 
