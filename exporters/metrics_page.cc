@@ -4,6 +4,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "prometheus/gauge.h"
 #include "prometheus/metric_family.h"
@@ -124,14 +125,19 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
   Add(series_count, {}, static_cast<double>(engine.series));
   families.push_back(std::move(series_count));
 
-  // Source series, one family per metric name, exported as the blackbox
-  // exporter and mtail export theirs: gauges without timestamps.
+  // Source series, one family per metric name, without timestamps, as the
+  // blackbox exporter and mtail export theirs: a name ending in _total is a
+  // counter (the Prometheus naming convention every source here follows),
+  // anything else a gauge.
   std::map<std::string, MetricFamily> source;
   for (const SourceSeriesValue& s : series) {
     std::string name(s.labels->MetricName());
     if (name.empty()) continue;
     auto [it, inserted] = source.try_emplace(name);
-    if (inserted) it->second = Family(name, "Produced by a klaxon source", MetricType::Gauge);
+    if (inserted) {
+      it->second = Family(name, "Produced by a klaxon source",
+                          absl::EndsWith(name, "_total") ? MetricType::Counter : MetricType::Gauge);
+    }
     std::vector<ClientMetric::Label> labels;
     for (const Label& l : s.labels->items()) {
       if (l.name != kMetricNameLabel) labels.push_back({l.name, l.value});

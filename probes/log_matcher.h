@@ -11,8 +11,9 @@
 // `(?P<name>...)` become labels of log_matches_total; a group that matched
 // nothing leaves its label out. Every regex must compile in RE2 and, after
 // the rewrites that keep RE2's meaning (`(?U)` dropped, `\s`, `\v`, octal and
-// group names spelled out), in Hyperscan: lookarounds, backreferences and
-// `\p{Script}` classes are rejected by one or the other at Create().
+// group names spelled out), in Hyperscan: Create() rejects lookarounds and
+// backreferences (RE2), anchors inside a pattern such as `(a$)+`, and
+// `\p{Script}` classes, which match no byte (Hyperscan).
 //
 // Cost. All literals of a log are found with one Hyperscan scan over each
 // block of lines (~256 KiB) and mapped to lines; all regexes with one

@@ -128,6 +128,47 @@ std::string Quote(absl::string_view token) {
 
 enum class FloatError { kNone, kSyntax, kRange };
 
+// Clinger's fast path: a mantissa of at most 19 digits that stays below 2^53
+// and a decimal exponent within +-22 are both exact doubles, so one multiply
+// or divide gives the correctly rounded result. Most exposed values qualify;
+// false sends the rest (and every malformed token) to std::from_chars.
+bool FastDecimal(const char* p, const char* e, double* out) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  uint64_t mantissa = 0;
+  int digits = 0;
+  int exponent = 0;
+  for (; p != e && IsDigit(*p); ++p) {
+    if (++digits > 19) return false;
+    mantissa = mantissa * 10 + (*p - '0');
+  }
+  if (p != e && *p == '.') {
+    for (++p; p != e && IsDigit(*p); ++p) {
+      if (++digits > 19) return false;
+      mantissa = mantissa * 10 + (*p - '0');
+      --exponent;
+    }
+  }
+  if (digits == 0) return false;
+  if (p != e && (*p == 'e' || *p == 'E')) {
+    ++p;
+    bool negative = false;
+    if (p != e && (*p == '+' || *p == '-')) negative = *p++ == '-';
+    if (p == e) return false;
+    int written = 0;
+    for (; p != e && IsDigit(*p); ++p) {
+      if (written > 1000) return false;
+      written = written * 10 + (*p - '0');
+    }
+    exponent += negative ? -written : written;
+  }
+  if (p != e || mantissa > (uint64_t{1} << 53) || exponent < -22 || exponent > 22) return false;
+  const double m = static_cast<double>(mantissa);
+  *out = exponent < 0 ? m / kPow10[-exponent] : m * kPow10[exponent];
+  return true;
+}
+
 // Go's strconv.ParseFloat as Prometheus calls it: decimal with optional sign
 // and exponent, inf/infinity with optional sign, nan without sign (any case).
 // Hexadecimal (which Prometheus rejects for its 'p'), '_' and "nan(...)" fail.
@@ -154,6 +195,10 @@ FloatError ParseFloat(const char* b, const char* e, double* out) {
     return FloatError::kSyntax;
   }
   double v = 0;
+  if (FastDecimal(s, e, &v)) {
+    *out = negative ? -v : v;
+    return FloatError::kNone;
+  }
   const std::from_chars_result r = std::from_chars(s, e, v, std::chars_format::general);
   if (r.ptr != e) return FloatError::kSyntax;
   if (r.ec == std::errc()) {
@@ -394,6 +439,7 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
   constexpr uint8_t kValueStop = kText ? kTextValueStop : kOmValueStop;
   const char* p = c.p;
   const char* const end = c.end;
+  size_t label_count = 0;  // of labels_, for the sample being parsed
 
   auto skip_blanks = [](const char*& q) {
     if constexpr (kText) {
@@ -485,10 +531,12 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
           unescaped_.append(run, p - run);
           // Points into unescaped_ once the block is done: it may still grow.
           value = absl::string_view(value_begin, unescaped_.size() - escaped_offset);
-          unescaped_at_.emplace_back(static_cast<uint32_t>(labels_.size()),
+          unescaped_at_.emplace_back(static_cast<uint32_t>(label_count),
                                      static_cast<uint32_t>(escaped_offset));
         }
-        labels_.emplace_back(name, value);
+        // Grown by hand and never shrunk: no per-sample vector bookkeeping.
+        if (label_count == labels_.size()) labels_.resize(std::max<size_t>(16, 2 * label_count));
+        labels_[label_count++] = {name, value};
       }
       ++p;
       skip_blanks(p);
@@ -505,7 +553,7 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
 
   // A label named twice, or `__name__` beside the metric name.
   auto check_label_names = [&]() -> absl::Status {
-    const size_t n = labels_.size();
+    const size_t n = label_count;
     const absl::string_view* duplicate = nullptr;
     for (size_t i = 0; i < n && duplicate == nullptr; ++i) {
       if (labels_[i].first == "__name__") duplicate = &labels_[i].first;
@@ -522,13 +570,14 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
         }
       } else {
         sorted_names_.clear();
-        for (const auto& label : labels_) sorted_names_.push_back(label.first);
+        for (size_t i = 0; i < n; ++i) sorted_names_.push_back(labels_[i].first);
         std::sort(sorted_names_.begin(), sorted_names_.end());
         const auto it = std::adjacent_find(sorted_names_.begin(), sorted_names_.end());
         if (it != sorted_names_.end()) {
           // Report the second occurrence, where a reader would see the repeat.
           bool first_seen = false;
-          for (const auto& label : labels_) {
+          for (size_t i = 0; i < n; ++i) {
+            const auto& label = labels_[i];
             if (label.first != *it) continue;
             if (first_seen) {
               duplicate = &label.first;
@@ -729,7 +778,7 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
     while (Is(*p, kNameChar)) ++p;
     const absl::string_view name(name_begin, p - name_begin);
     const char* series_end = p;
-    labels_.clear();
+    label_count = 0;
     unescaped_.clear();
     unescaped_at_.clear();
     const char* after_name = p;
@@ -845,7 +894,7 @@ absl::Status ExpositionParser::ParseBuffer(Cursor& c) {
 
     sample.series_text = absl::string_view(name_begin, series_end - name_begin);
     sample.name = name;
-    sample.labels = absl::MakeConstSpan(labels_);
+    sample.labels = absl::MakeConstSpan(labels_.data(), label_count);
     sample.type = c.family_type == MetricType::kUntyped || !InFamily(name, c.family, c.family_type)
                       ? MetricType::kUntyped
                       : c.family_type;

@@ -1,13 +1,17 @@
 #include "probes/prom_text.h"
 
+#include <bit>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -144,6 +148,33 @@ TEST(PromTextTest, SpecialValues) {
   EXPECT_TRUE(std::signbit(r.samples[13].value));
   EXPECT_EQ(r.samples[14].value, 12);
   EXPECT_EQ(r.samples[15].value, std::numeric_limits<double>::max());
+}
+
+TEST(PromTextTest, ValuesRoundExactlyAsFromChars) {
+  // Every value, in the spellings exporters use, must give the same double
+  // bits as the correctly rounded std::from_chars.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::string body;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20'000; ++i) {
+    const double magnitude = std::pow(10.0, static_cast<int>(rng() % 40) - 20);
+    const double v = unit(rng) * magnitude;
+    const char* formats[] = {"%.17g", "%.10g", "%.3f", "%e", "%.15e", "%.0f", "%.20f"};
+    tokens.push_back(absl::StrFormat(formats[i % 7], v));
+    if (i % 5 == 0) tokens.back() = absl::StrCat(rng() % (uint64_t{1} << 60));
+    if (i % 11 == 0) tokens.back() = absl::StrCat("-", tokens.back());
+    absl::StrAppend(&body, "m ", tokens.back(), "\n");
+  }
+  const Result r = Parse(body);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.samples.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    double expected = 0;
+    const std::string& t = tokens[i];
+    std::from_chars(t.data(), t.data() + t.size(), expected);
+    ASSERT_EQ(std::bit_cast<uint64_t>(r.samples[i].value), std::bit_cast<uint64_t>(expected)) << t;
+  }
 }
 
 TEST(PromTextTest, InvalidValues) {

@@ -181,6 +181,8 @@ expr = 'log_matches_total{log="nginx",match="http_5xx"} >= 3'
   EXPECT_TRUE(MetricsHave("log_lines_total{log=\"nginx\"} 5"));
   EXPECT_TRUE(MetricsHave("log_matches_total{code=\"503\",log=\"nginx\",match=\"http_5xx\"} 3"));
   EXPECT_TRUE(MetricsHave("log_matches_total{log=\"nginx\",match=\"timeouts\"} 1"));
+  // Exported as mtail exports its counters, so rate() reads them right.
+  EXPECT_THAT(Metrics(), HasSubstr("# TYPE log_lines_total counter"));
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
   auto incident = nlohmann::json::parse(HttpGet(Url("/api/v1/incidents/INC-000001")).body);
   EXPECT_THAT(incident.dump(), HasSubstr("POST /pay HTTP/1.1\\\" 503 0 #2"));
