@@ -7,7 +7,11 @@
 //
 //   blackbox_driver --exporter=http://127.0.0.1:PORT --target_base=http://127.0.0.1:N/p/
 //       --pid=PID [--targets=1000] [--rate=500] [--count=5000] [--warmup=500]
-//       [--module=http_2xx] [--max_inflight=256]
+//       [--module=http_2xx] [--max_inflight=256] [--plain_path=/-/healthy]
+//
+// With --plain_path it requests that path instead of /probe (and a 200 is a
+// success): the exporter's cost of serving an HTTP request without probing,
+// to see how much of a probe's cost is the exporter's own HTTP server.
 //
 // Output is `key value` lines for bench/sources/run.sh.
 #include <curl/curl.h>
@@ -92,8 +96,8 @@ struct Tally {
 // Sends `count` requests at `rate` per second, starting with target number
 // `first`, and waits for all of them.
 Tally Drive(CURLM* multi, std::vector<std::unique_ptr<Request>>& idle, const std::string& prefix,
-            const std::string& target_base, long targets, long first, long count, double rate,
-            long timeout_ms) {
+            const std::string& target_base, bool plain, long targets, long first, long count,
+            double rate, long timeout_ms) {
   Tally tally;
   const auto start = std::chrono::steady_clock::now();
   long sent = 0;
@@ -107,7 +111,8 @@ Tally Drive(CURLM* multi, std::vector<std::unique_ptr<Request>>& idle, const std
       request->body.clear();
       CURL* easy = request->easy;
       const std::string url =
-          prefix + Escape(easy, target_base + std::to_string((first + sent) % targets));
+          plain ? prefix
+                : prefix + Escape(easy, target_base + std::to_string((first + sent) % targets));
       curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
       curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
       curl_easy_setopt(easy, CURLOPT_WRITEDATA, request.get());
@@ -131,7 +136,7 @@ Tally Drive(CURLM* multi, std::vector<std::unique_ptr<Request>>& idle, const std
       curl_easy_getinfo(message->easy_handle, CURLINFO_RESPONSE_CODE, &code);
       ++tally.completed;
       const bool ok = message->data.result == CURLE_OK && code == 200 &&
-                      (request->body.rfind("probe_success 1\n", 0) == 0 ||
+                      (plain || request->body.rfind("probe_success 1\n", 0) == 0 ||
                        request->body.find("\nprobe_success 1\n") != std::string::npos);
       if (ok) {
         ++tally.succeeded;
@@ -186,11 +191,15 @@ int main(int argc, char** argv) {
     idle.push_back(std::make_unique<Request>());
     idle.back()->easy = curl_easy_init();
   }
-  const std::string prefix = std::string(exporter) + "/probe?module=" +
-                             (module == nullptr ? "http_2xx" : module) + "&target=";
+  const char* plain_path = Flag(argc, argv, "plain_path");
+  const bool plain = plain_path != nullptr;
+  const std::string prefix =
+      plain ? std::string(exporter) + plain_path
+            : std::string(exporter) + "/probe?module=" + (module == nullptr ? "http_2xx" : module) +
+                  "&target=";
 
   if (warmup > 0) {
-    const Tally w = Drive(multi, idle, prefix, target_base, targets, 0, warmup, rate, timeout_ms);
+    const Tally w = Drive(multi, idle, prefix, target_base, plain, targets, 0, warmup, rate, timeout_ms);
     if (w.succeeded != static_cast<uint64_t>(warmup)) {
       std::fprintf(stderr, "warm-up: %llu of %ld probes succeeded; first failure: %s\n",
                    static_cast<unsigned long long>(w.succeeded), warmup, w.first_failure.c_str());
@@ -199,7 +208,7 @@ int main(int argc, char** argv) {
   const double cpu_before = ProcessCpuSeconds(pid);
   const auto start = std::chrono::steady_clock::now();
   const Tally tally =
-      Drive(multi, idle, prefix, target_base, targets, warmup, count, rate, timeout_ms);
+      Drive(multi, idle, prefix, target_base, plain, targets, warmup, count, rate, timeout_ms);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = ProcessCpuSeconds(pid) - cpu_before;
 

@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -52,6 +54,19 @@ bool IntFlag(int argc, char** argv, absl::string_view name, int64_t* value) {
   if (absl::SimpleAtoi(text, value) && *value > 0) return true;
   std::fprintf(stderr, "--%s=%s is not a positive integer\n", std::string(name).c_str(), text);
   return false;
+}
+
+long SelfStatusKb(const char* key) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kb = -1;
+  const size_t key_len = std::strlen(key);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, key, key_len) == 0) kb = std::strtol(line + key_len, nullptr, 10);
+  }
+  std::fclose(f);
+  return kb;
 }
 
 double Seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
@@ -115,6 +130,9 @@ int Run(int argc, char** argv) {
   };
   HttpProber prober(std::move(options), index, clock, std::move(consumer));
 
+  // What the probes' series and options cost before any run: the series
+  // index is the daemon's, shared with every other source.
+  const long setup_rss_kb = SelfStatusKb("VmRSS:");
   rusage before = {};
   getrusage(RUSAGE_SELF, &before);
   const auto start = std::chrono::steady_clock::now();
@@ -141,7 +159,8 @@ int Run(int argc, char** argv) {
   std::printf("cpu_s %.3f\nuser_s %.3f\nsys_s %.3f\ncpu_s_per_1000 %.4f\ncpu_utilisation %.3f\n",
               user + sys, user, sys, done == 0 ? 0.0 : (user + sys) * 1000.0 / done,
               (user + sys) / wall);
-  std::printf("max_rss_kb %ld\n", after.ru_maxrss);
+  std::printf("max_rss_kb %ld\nsetup_rss_kb %ld\nseries %zu\n", after.ru_maxrss, setup_rss_kb,
+              index.size());
   std::printf("runs_started %llu\nruns_skipped %llu\nstarted_late %llu\nmax_lateness_ms %.3f\n",
               static_cast<unsigned long long>(stats.runs_started),
               static_cast<unsigned long long>(stats.runs_skipped),

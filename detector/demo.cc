@@ -4,8 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "detector/clock.h"
 #include "detector/config.h"
 #include "detector/daemon.h"
@@ -41,10 +44,20 @@ absl::Status RunDemo(const DemoOptions& options,
                              .string();
   std::filesystem::remove_all(data_dir);
   config->server.data_dir = data_dir;
+  std::filesystem::create_directories(data_dir);
+  // The service's access log lives in the demo's folder too.
+  const std::string access_log = (std::filesystem::path(data_dir) / "checkout-access.log").string();
+  for (LogSourceOptions& log : config->logs) log.paths = {access_log};
+  auto access = std::make_shared<std::ofstream>(access_log, std::ios::app);
 
   std::atomic<bool> healthy{true};
   absl::StatusOr<std::unique_ptr<HttpServer>> service = HttpServer::Start(
-      HostPort(config->http_probes[0].url), [&healthy](const HttpRequest&) {
+      HostPort(config->http_probes[0].url), [&healthy, access](const HttpRequest& request) {
+        const int status = healthy ? 200 : 503;
+        *access << request.remote_address << " - - [" << FormatTimestamp(absl::Now()) << "] \""
+                << request.method << " " << request.target << " HTTP/1.1\" " << status << " 3 \"-\" \""
+                << request.Header("user-agent") << "\"\n"
+                << std::flush;
         return healthy ? HttpResponse::Text(200, "ok\n")
                        : HttpResponse::Text(503, "database connection pool exhausted\n");
       });

@@ -192,6 +192,7 @@ struct HttpProber::State {
     CURL* easy = nullptr;
     std::string body;
     bool body_truncated = false;
+    bool tls_started = false;
     std::optional<int64_t> cert_expiry;
     char error_buffer[CURL_ERROR_SIZE] = {};
   };
@@ -547,6 +548,14 @@ struct HttpProber::State {
     return n;
   }
 
+  // curl sets up TLS only once TCP is connected, and on a timeout in the TLS
+  // handshake it reports no connect time; this is how the probe tells the two
+  // phases apart.
+  static CURLcode OnSslContext(CURL*, void*, void* user) {
+    static_cast<Probe*>(user)->tls_started = true;
+    return CURLE_OK;
+  }
+
   void Launch(Probe& probe) {
     CURL* easy = nullptr;
     if (!idle_easies.empty()) {
@@ -562,6 +571,7 @@ struct HttpProber::State {
     probe.easy = easy;
     probe.body.clear();
     probe.body_truncated = false;
+    probe.tls_started = false;
     probe.cert_expiry.reset();
     probe.error_buffer[0] = '\0';
     const HttpProbeOptions& o = probe.options;
@@ -615,6 +625,8 @@ struct HttpProber::State {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, o.tls_verify ? 1L : 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, o.tls_verify ? 2L : 0L);
     if (!o.tls_ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, o.tls_ca_file.c_str());
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &State::OnSslContext);
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, &probe);
 
     if (curl_multi_add_handle(multi, easy) != CURLM_OK) {
       probe.easy = nullptr;
@@ -779,9 +791,10 @@ struct HttpProber::State {
         return absl::StrCat("connection failed: ", detail);
       }
       case CURLE_OPERATION_TIMEDOUT: {
+        const bool in_tls = https && tls_done == 0 && probe.tls_started;
         const char* phase = resolved == 0 && !probe.host_is_literal ? " resolving the host name"
+                            : in_tls                                ? " during the TLS handshake"
                             : connected == 0                        ? " while connecting"
-                            : https && tls_done == 0                ? " during the TLS handshake"
                             : first_byte == 0                       ? " waiting for the response"
                                                                     : " reading the body";
         return absl::StrCat("timeout after ", absl::FormatDuration(probe.options.timeout), phase);

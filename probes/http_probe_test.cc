@@ -252,7 +252,7 @@ TEST(HttpProbeTest, SuccessEmitsEveryBlackboxSeriesAndEmptyNote) {
   EXPECT_EQ(result.Phase("tls"), 0) << "plain HTTP has no TLS phase";
   EXPECT_LE(sum, result.duration() + 1e-6);
   EXPECT_GE(sum, result.duration() * 0.5);
-  EXPECT_EQ(result.values.size(), 12u);
+  EXPECT_EQ(result.values.size(), 11u);
   for (const Sample& sample : batch.samples) {
     EXPECT_GE(sample.timestamp_ms, before_ms);
     EXPECT_EQ(sample.timestamp_ms, batch.samples[0].timestamp_ms);
