@@ -187,9 +187,11 @@ int main(int argc, char** argv) {
     if (args.config.empty()) return Fail(absl::InvalidArgumentError("check needs --config FILE"));
     absl::StatusOr<klaxon::Config> config = klaxon::LoadConfigFile(args.config);
     if (!config.ok()) return Fail(config.status());
-    std::printf("%s: ok (%zu services, %zu probes, %zu rules, %zu sinks)\n", args.config.c_str(),
-                config->services.size(), config->http_probes.size(), config->rules.size(),
-                config->sinks.size());
+    std::printf(
+        "%s: ok (%zu services, %zu probes, %zu scrape jobs, %zu logs, %zu rules, %zu sinks)\n",
+        args.config.c_str(), config->services.size(),
+        config->http_probes.size() + config->tcp_probes.size(), config->scrapes.size(),
+        config->logs.size(), config->rules.size(), config->sinks.size());
     return 0;
   }
   if (args.command == "test") {

@@ -26,6 +26,8 @@ using testing::WaitFor;
 class PrometheusTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Every kind of source on the page: probes, a log with captures, a scrape.
+    std::ofstream(dir_.File("app.log")) << "ERROR DISK full\nINFO ok\nERROR NET down\n";
     absl::StatusOr<Config> config = LoadConfigString(absl::StrFormat(R"(
 [server]
 listen = "127.0.0.1:0"
@@ -41,13 +43,34 @@ url = "http://127.0.0.1:%d/"
 interval = "200ms"
 timeout = "100ms"
 
+[[probe.tcp]]
+name = "nowhere-tcp"
+address = "127.0.0.1:%d"
+interval = "200ms"
+timeout = "100ms"
+
+[[log]]
+name = "app"
+path = "app.log"
+start = "beginning"
+[[log.match]]
+name = "errors"
+regex = 'ERROR (?P<code>[A-Z]+)'
+
+[[scrape]]
+job = "self"
+targets = ["http://127.0.0.1:%d/metrics"]
+interval = "200ms"
+
 [[rule]]
 name = "NowhereDown"
 service = "checkout"
 severity = "critical"
 expr = 'probe_success == 0'
 )",
-                                                                     dir_.path(), testing::FreePort()),
+                                                                     dir_.path(), testing::FreePort(),
+                                                                     testing::FreePort(),
+                                                                     testing::FreePort()),
                                                      dir_.File("klaxon.toml"));
     ASSERT_TRUE(config.ok()) << config.status();
     auto daemon = Daemon::Start(*config, clock_);
@@ -68,7 +91,9 @@ TEST_F(PrometheusTest, PromtoolAcceptsTheMetricsPage) {
       [&] {
         return HttpGet(absl::StrCat("http://", daemon_->address(), "/metrics"))
                    .body.find("klaxon_incidents_open{service=\"checkout\",severity=\"critical\"} 1") !=
-               std::string::npos;
+               std::string::npos &&
+               HttpGet(absl::StrCat("http://", daemon_->address(), "/metrics"))
+                       .body.find("log_matches_total{code=\"NET\"") != std::string::npos;
       },
       absl::Seconds(20)));
   std::string page = HttpGet(absl::StrCat("http://", daemon_->address(), "/metrics")).body;

@@ -21,7 +21,6 @@ void ParseOnce(klaxon::ExpositionParser& parser, absl::string_view body,
       [&](const klaxon::ExpositionSample& s) {
         Check(!s.name.empty());
         Check(absl::StartsWith(s.series_text, s.name));
-        // The series text is a slice of the body, or of the copied last line.
         for (const auto& [name, value] : s.labels) {
           Check(!name.empty());
           Check(name != "__name__");
