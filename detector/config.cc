@@ -873,23 +873,118 @@ class Loader : public TomlWalker {
     }
   }
 
+  // The keys each sink type reads beyond name, type, url, timeout and headers,
+  // and those it cannot do without.
+  struct SinkKeys {
+    std::vector<absl::string_view> allowed;
+    std::vector<absl::string_view> required;
+    bool url_required = true;
+  };
+  static SinkKeys KeysOfSinkType(absl::string_view type) {
+    if (type == "webhook") return {{"secret"}, {}, true};
+    if (type == "alertmanager") return {{}, {}, true};
+    if (type == "pagerduty") return {{"routing_key"}, {"routing_key"}, false};
+    if (type == "jira") {
+      return {{"api_key", "user", "project", "issue_type", "resolve_transition"},
+              {"api_key", "user", "project"},
+              true};
+    }
+    if (type == "github") return {{"api_key", "repository"}, {"api_key", "repository"}, false};
+    if (type == "redmine") {
+      return {{"api_key", "project", "resolved_status_id", "incident_field_id"},
+              {"api_key", "project"},
+              true};
+    }
+    return {{}, {}, true};
+  }
+
   void LoadSink(const toml::table& table, const std::string& path) {
-    CheckKeys(table, path, {"name", "type", "url", "timeout", "headers"});
+    CheckKeys(table, path,
+              {"name", "type", "url", "timeout", "headers", "secret", "api_key", "routing_key",
+               "user", "project", "repository", "issue_type", "resolve_transition",
+               "resolved_status_id", "incident_field_id"});
     SinkOptions sink;
     if (std::optional<std::string> name = Name(table, path, "sink", sink_names_)) sink.name = *name;
+    SinkKeys keys;
     if (std::optional<std::string> type = String(table, "type", path, /*required=*/true)) {
       std::vector<std::string> known = TicketSinkTypes();
       if (std::find(known.begin(), known.end(), *type) == known.end()) {
         Fail(*table.get("type"), Join(path, "type"),
              absl::StrCat("unknown sink type \"", *type, "\" (known: ", absl::StrJoin(known, ", "),
                           ")"));
+        config_.sinks.push_back(std::move(sink));
+        return;
       }
       sink.type = *type;
+      keys = KeysOfSinkType(sink.type);
+      for (absl::string_view key : {"secret", "api_key", "routing_key", "user", "project",
+                                    "repository", "issue_type", "resolve_transition",
+                                    "resolved_status_id", "incident_field_id"}) {
+        const toml::node* node = table.get(Std(key));
+        bool allowed = std::find(keys.allowed.begin(), keys.allowed.end(), key) != keys.allowed.end();
+        if (node != nullptr && !allowed) {
+          Fail(*node, Join(path, key), absl::StrCat("not used by ", sink.type, " sinks"));
+        }
+        bool required =
+            std::find(keys.required.begin(), keys.required.end(), key) != keys.required.end();
+        if (node == nullptr && required) {
+          Fail(table, Join(path, key), absl::StrCat("missing required key for a ", sink.type, " sink"));
+        }
+      }
     }
-    if (std::optional<std::string> url = Url(table, path)) sink.url = *url;
+    if (keys.url_required || table.get("url") != nullptr) {
+      if (std::optional<std::string> url = Url(table, path)) sink.url = *url;
+    }
     if (auto timeout = Duration(table, "timeout", path, Sign::kPositive)) sink.timeout = *timeout;
     for (Label& header : HeaderTable(table, "headers", path)) {
       sink.headers.emplace_back(std::move(header.name), std::move(header.value));
+    }
+    auto allowed = [&](absl::string_view key) {
+      return std::find(keys.allowed.begin(), keys.allowed.end(), key) != keys.allowed.end();
+    };
+    if (allowed("secret")) {
+      if (auto secret = Secret(table, "secret", path)) sink.secret = *secret;
+    }
+    if (allowed("api_key")) {
+      if (auto key = Secret(table, "api_key", path)) sink.api_key = *key;
+    }
+    if (allowed("routing_key")) {
+      if (auto key = Secret(table, "routing_key", path)) sink.routing_key = *key;
+    }
+    if (allowed("user")) {
+      if (auto user = String(table, "user", path)) sink.user = *user;
+    }
+    if (allowed("project")) {
+      if (auto project = String(table, "project", path)) sink.project = *project;
+    }
+    if (allowed("repository")) {
+      if (auto repository = String(table, "repository", path)) {
+        size_t slash = repository->find('/');
+        if (slash == std::string::npos || slash == 0 || slash + 1 == repository->size() ||
+            repository->find('/', slash + 1) != std::string::npos) {
+          Fail(*table.get("repository"), Join(path, "repository"),
+               absl::StrCat("expected \"owner/name\", got \"", *repository, "\""));
+        }
+        sink.repository = *repository;
+      }
+    }
+    if (allowed("issue_type")) {
+      if (auto issue_type = String(table, "issue_type", path)) sink.issue_type = *issue_type;
+    }
+    if (allowed("resolve_transition")) {
+      if (auto transition = String(table, "resolve_transition", path)) {
+        sink.resolve_transition = *transition;
+      }
+    }
+    if (allowed("resolved_status_id")) {
+      if (auto id = Integer(table, "resolved_status_id", path, 1, 1 << 30)) {
+        sink.resolved_status_id = static_cast<int>(*id);
+      }
+    }
+    if (allowed("incident_field_id")) {
+      if (auto id = Integer(table, "incident_field_id", path, 1, 1 << 30)) {
+        sink.incident_field_id = static_cast<int>(*id);
+      }
     }
     config_.sinks.push_back(std::move(sink));
   }
