@@ -141,10 +141,10 @@ Tally Drive(CURLM* multi, std::vector<std::unique_ptr<Request>>& idle, const std
       if (ok) {
         ++tally.succeeded;
       } else if (tally.first_failure.empty()) {
-        tally.first_failure = message->data.result != CURLE_OK
-                                  ? curl_easy_strerror(message->data.result)
-                                  : "status " + std::to_string(code) + ": " +
-                                        request->body.substr(0, 300);
+        tally.first_failure =
+            message->data.result != CURLE_OK
+                ? curl_easy_strerror(message->data.result)
+                : "status " + std::to_string(code) + ": " + request->body.substr(0, 300);
       }
       curl_multi_remove_handle(multi, message->easy_handle);
       idle.emplace_back(request);
@@ -199,7 +199,8 @@ int main(int argc, char** argv) {
                   "&target=";
 
   if (warmup > 0) {
-    const Tally w = Drive(multi, idle, prefix, target_base, plain, targets, 0, warmup, rate, timeout_ms);
+    const Tally w =
+        Drive(multi, idle, prefix, target_base, plain, targets, 0, warmup, rate, timeout_ms);
     if (w.succeeded != static_cast<uint64_t>(warmup)) {
       std::fprintf(stderr, "warm-up: %llu of %ld probes succeeded; first failure: %s\n",
                    static_cast<unsigned long long>(w.succeeded), warmup, w.first_failure.c_str());
@@ -209,7 +210,8 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const Tally tally =
       Drive(multi, idle, prefix, target_base, plain, targets, warmup, count, rate, timeout_ms);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = ProcessCpuSeconds(pid) - cpu_before;
 
   std::printf("wall_s %.3f\ncompleted %llu\nsucceeded %llu\nfailed %llu\n", wall,

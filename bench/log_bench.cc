@@ -217,16 +217,11 @@ const std::vector<Pattern>& MixedPatterns() {
 
 const std::vector<Pattern>& LiteralPatterns() {
   static const auto* patterns = new std::vector<Pattern>{
-      {"posts", true, "\"POST ", ""},
-      {"googlebot", true, "Googlebot", ""},
-      {"wp_login", true, "/wp-login.php", ""},
-      {"curl", true, "curl/", ""},
-      {"orders", true, "/api/v1/orders/", ""},
-      {"bingbot", true, "bingbot", ""},
-      {"unavailable", true, "\" 503 ", ""},
-      {"python", true, "python-requests", ""},
-      {"healthz", true, "/healthz", ""},
-      {"http2", true, "HTTP/2.0\"", ""},
+      {"posts", true, "\"POST ", ""},          {"googlebot", true, "Googlebot", ""},
+      {"wp_login", true, "/wp-login.php", ""}, {"curl", true, "curl/", ""},
+      {"orders", true, "/api/v1/orders/", ""}, {"bingbot", true, "bingbot", ""},
+      {"unavailable", true, "\" 503 ", ""},    {"python", true, "python-requests", ""},
+      {"healthz", true, "/healthz", ""},       {"http2", true, "HTTP/2.0\"", ""},
   };
   return *patterns;
 }
@@ -286,8 +281,7 @@ Usage SelfUsage() {
 }
 
 double WallSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Flags as --name=value; nullptr when absent.

@@ -94,7 +94,8 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "--base_url=http://127.0.0.1:PORT/p/ is required\n");
     return 2;
   }
-  if (!IntFlag(argc, argv, "probes", &probes) || !IntFlag(argc, argv, "interval_ms", &interval_ms) ||
+  if (!IntFlag(argc, argv, "probes", &probes) ||
+      !IntFlag(argc, argv, "interval_ms", &interval_ms) ||
       !IntFlag(argc, argv, "timeout_ms", &timeout_ms) ||
       !IntFlag(argc, argv, "duration_s", &duration_s)) {
     return 2;
@@ -143,7 +144,8 @@ int Run(int argc, char** argv) {
   // A load driver runs for a fixed time: the prober's schedule is the load.
   absl::SleepFor(absl::Seconds(duration_s));
   prober.Stop();
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rusage after = {};
   getrusage(RUSAGE_SELF, &after);
 
@@ -166,12 +168,13 @@ int Run(int argc, char** argv) {
               static_cast<unsigned long long>(stats.runs_skipped),
               static_cast<unsigned long long>(stats.started_late),
               absl::ToDoubleMilliseconds(stats.max_start_lateness));
-  std::printf("lateness_le_1ms %llu\nlateness_le_10ms %llu\nlateness_le_100ms %llu\n"
-              "lateness_gt_100ms %llu\n",
-              static_cast<unsigned long long>(stats.lateness_buckets[0]),
-              static_cast<unsigned long long>(stats.lateness_buckets[1]),
-              static_cast<unsigned long long>(stats.lateness_buckets[2]),
-              static_cast<unsigned long long>(stats.lateness_buckets[3]));
+  std::printf(
+      "lateness_le_1ms %llu\nlateness_le_10ms %llu\nlateness_le_100ms %llu\n"
+      "lateness_gt_100ms %llu\n",
+      static_cast<unsigned long long>(stats.lateness_buckets[0]),
+      static_cast<unsigned long long>(stats.lateness_buckets[1]),
+      static_cast<unsigned long long>(stats.lateness_buckets[2]),
+      static_cast<unsigned long long>(stats.lateness_buckets[3]));
   for (const std::string& reason : reasons) std::printf("failure_reason %s\n", reason.c_str());
   return 0;
 }

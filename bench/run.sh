@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Runs klaxon's benchmarks from a build folder (default: build) and prints the
 # results; bench/RESULTS.md records them with the command that made them.
+# The micro-benchmarks first, then the sources against their peers (mtail, the
+# blackbox exporter: bench/sources/run.sh, about 7 minutes; SOURCES=0 skips it).
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
-cmake --build "$build" -j2 --target detector_benchmark
+bench/sources/setup-peers.sh  # the peers, and GNU time for peak RSS
+cmake --build "$build" -j2 --target detector_benchmark window_benchmark prom_text_benchmark
 "$build"/bench/detector_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+"$build"/bench/window_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+# Prometheus text parsing; samples/s is per CPU-second. The peak RSS includes
+# the benchmark's own 9.7 MB body.
+/usr/bin/time -f 'prom_text_benchmark peak RSS: %M KiB' \
+  "$build"/bench/prom_text_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+if [ "${SOURCES:-1}" != 0 ]; then
+  bench/sources/run.sh "$build"
+fi

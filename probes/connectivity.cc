@@ -10,8 +10,8 @@ ConnectivityMonitor::ConnectivityMonitor(std::vector<std::string> canaries, Seri
                                          const Clock& clock, SampleConsumer consumer)
     : clock_(clock),
       consumer_(std::move(consumer)),
-      up_series_(index.Intern(
-          Labels({{std::string(kMetricNameLabel), "klaxon_connectivity_up"}}))) {
+      up_series_(
+          index.Intern(Labels({{std::string(kMetricNameLabel), "klaxon_connectivity_up"}}))) {
   for (std::string& name : canaries) latest_.try_emplace(std::move(name));
 }
 

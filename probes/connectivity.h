@@ -25,7 +25,8 @@ inline constexpr char kMonitorCutOffReason[] = "monitor cut off";
 class ConnectivityMonitor {
  public:
   // `canaries` are the names of the canary probes. Emits klaxon_connectivity_up
-  // (1 or 0) to `consumer` whenever a canary result changes what it knows.
+  // (1 or 0) to `consumer` on every canary result, from the reporting
+  // prober's thread, so that the series stays as fresh as the canaries.
   ConnectivityMonitor(std::vector<std::string> canaries, SeriesIndex& index, const Clock& clock,
                       SampleConsumer consumer);
   // Non-copyable: probers hold a pointer to it.

@@ -134,8 +134,8 @@ class StartStats {
 bool IsHttpToken(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (c <= ' ' || c >= 127 || absl::string_view("\"(),/:;<=>?@[\\]{}").find(c) !=
-                                    absl::string_view::npos) {
+    if (c <= ' ' || c >= 127 ||
+        absl::string_view("\"(),/:;<=>?@[\\]{}").find(c) != absl::string_view::npos) {
       return false;
     }
   }
@@ -213,8 +213,8 @@ struct HttpProber::State {
       probe->success_series = InternProbeSeries(index, "probe_success", options);
       probe->duration_series = InternProbeSeries(index, "probe_duration_seconds", options);
       for (int phase = 0; phase < kPhaseCount; ++phase) {
-        probe->phase_series[phase] = InternProbeSeries(index, "probe_http_duration_seconds",
-                                                       options, kPhaseNames[phase]);
+        probe->phase_series[phase] =
+            InternProbeSeries(index, "probe_http_duration_seconds", options, kPhaseNames[phase]);
       }
       probe->status_series = InternProbeSeries(index, "probe_http_status_code", options);
       probe->redirects_series = InternProbeSeries(index, "probe_http_redirects", options);
@@ -243,8 +243,11 @@ struct HttpProber::State {
     if (o.timeout <= absl::ZeroDuration() || o.timeout == absl::InfiniteDuration()) {
       return invalid("timeout must be positive and finite");
     }
-    probe.timeout_ms = static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(o.timeout)));
-    if (!IsHttpToken(o.method)) return invalid(absl::StrCat("method \"", o.method, "\" is not valid"));
+    probe.timeout_ms =
+        static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(o.timeout)));
+    if (!IsHttpToken(o.method)) {
+      return invalid(absl::StrCat("method \"", o.method, "\" is not valid"));
+    }
     for (const StatusRange& r : o.expect_status) {
       if (r.low < 100 || r.high > 599 || r.low > r.high) {
         return invalid(absl::StrCat("expect_status ", r.low, "-", r.high, " is not a valid range"));
@@ -290,9 +293,8 @@ struct HttpProber::State {
         return invalid(absl::StrCat("header \"", header.name, "\" has a line break in its value"));
       }
       // "Name;" is curl's way of sending a header with an empty value.
-      const std::string line = header.value.empty()
-                                   ? absl::StrCat(header.name, ";")
-                                   : absl::StrCat(header.name, ": ", header.value);
+      const std::string line = header.value.empty() ? absl::StrCat(header.name, ";")
+                                                    : absl::StrCat(header.name, ": ", header.value);
       curl_slist* appended = curl_slist_append(probe.headers, line.c_str());
       if (appended == nullptr) return invalid("out of memory building headers");
       probe.headers = appended;
@@ -375,12 +377,13 @@ struct HttpProber::State {
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
 
     schedule = {};
+    curl_deadline.reset();
     const absl::Duration now = clock.MonotonicNow();
     for (auto& probe : probes) {
       const int64_t interval_ns =
           std::max<int64_t>(1, absl::ToInt64Nanoseconds(probe->options.interval));
-      probe->next_due =
-          now + absl::Nanoseconds(StableHash(probe->options.name) % static_cast<uint64_t>(interval_ns));
+      probe->next_due = now + absl::Nanoseconds(StableHash(probe->options.name) %
+                                                static_cast<uint64_t>(interval_ns));
       schedule.push({probe->next_due, probe.get()});
     }
     stopping.store(false);
@@ -438,7 +441,8 @@ struct HttpProber::State {
     if (timeout_ms < 0) {
       state.curl_deadline.reset();
     } else {
-      state.curl_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      state.curl_deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     }
     return 0;
   }
@@ -473,7 +477,8 @@ struct HttpProber::State {
           continue;
         }
         const uint32_t e = events[i].events;
-        const int mask = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+        const int mask = (e & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                         (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                          (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
         int running = 0;
         curl_multi_socket_action(multi, fd, mask, &running);
@@ -667,7 +672,9 @@ struct HttpProber::State {
     // curl's times run from the start of each request (summed over
     // redirects); the blackbox exporter's phases are the gaps between them.
     // A phase not reached is 0.
-    auto seconds = [](curl_off_t us) { return static_cast<double>(std::max<curl_off_t>(0, us)) / 1e6; };
+    auto seconds = [](curl_off_t us) {
+      return static_cast<double>(std::max<curl_off_t>(0, us)) / 1e6;
+    };
     outcome.duration_seconds = seconds(total);
     outcome.phases[kResolve] = seconds(resolved);
     if (connected > 0) outcome.phases[kConnect] = seconds(connected - resolved);
@@ -711,16 +718,14 @@ struct HttpProber::State {
       return;
     }
     if (o.tls_min_days.has_value() && outcome.cert_expiry.has_value()) {
-      const absl::Duration left =
-          absl::FromUnixSeconds(*outcome.cert_expiry) - clock.WallNow();
+      const absl::Duration left = absl::FromUnixSeconds(*outcome.cert_expiry) - clock.WallNow();
       if (left < absl::Hours(24) * *o.tls_min_days) {
         const int64_t days = absl::ToInt64Hours(left) / 24;
-        outcome.reason =
-            left < absl::ZeroDuration()
-                ? absl::StrCat("TLS certificate expired ", -days, " days ago (tls_min_days ",
-                               *o.tls_min_days, ")")
-                : absl::StrCat("TLS certificate expires in ", days, " days (tls_min_days ",
-                               *o.tls_min_days, ")");
+        outcome.reason = left < absl::ZeroDuration()
+                             ? absl::StrCat("TLS certificate expired ", -days,
+                                            " days ago (tls_min_days ", *o.tls_min_days, ")")
+                             : absl::StrCat("TLS certificate expires in ", days,
+                                            " days (tls_min_days ", *o.tls_min_days, ")");
         return;
       }
     }
@@ -728,8 +733,7 @@ struct HttpProber::State {
       const std::string& name = o.expect_header[i].name;
       // -1: the last request, the one the redirects led to.
       curl_header* header = nullptr;
-      if (curl_easy_header(probe.easy, name.c_str(), 0, CURLH_HEADER, -1, &header) !=
-          CURLHE_OK) {
+      if (curl_easy_header(probe.easy, name.c_str(), 0, CURLH_HEADER, -1, &header) != CURLHE_OK) {
         outcome.reason = absl::StrCat("header ", Quote(name), " missing");
         outcome.regex_failed = true;
         return;
@@ -758,8 +762,7 @@ struct HttpProber::State {
       outcome.regex_failed = true;
       return;
     }
-    if (probe.expect_body_not != nullptr &&
-        RE2::PartialMatch(probe.body, *probe.expect_body_not)) {
+    if (probe.expect_body_not != nullptr && RE2::PartialMatch(probe.body, *probe.expect_body_not)) {
       outcome.reason = absl::StrCat("body matched forbidden ", Quote(*o.expect_body_not));
       outcome.regex_failed = true;
       return;

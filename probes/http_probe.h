@@ -49,7 +49,7 @@ struct HttpProbeOptions {
   // secret (config reads "env:VAR" or "file:PATH"), never logged.
   std::optional<std::string> basic_auth_user;
   std::string basic_auth_password;
-  std::string bearer_token;  // resolved secret; empty: no Authorization header
+  std::string bearer_token;                     // resolved secret; empty: no Authorization header
   absl::Duration interval = absl::Seconds(15);  // Default: 15s. Start to start.
   absl::Duration timeout = absl::Seconds(5);    // Default: 5s. Whole probe, DNS to last byte.
   // Accepted status codes; empty means any 2xx, as the blackbox exporter.
@@ -89,6 +89,23 @@ struct ProberStats {
   uint64_t lateness_buckets[4] = {0, 0, 0, 0};
 };
 
+// What every run emits, one batch per run, each series labelled {probe,
+// service} (service omitted when empty), named as the blackbox exporter's:
+//   probe_success                   1 or 0; the failure reason is the batch's
+//                                   note on it ("" on success)
+//   probe_duration_seconds          the whole run, DNS to last byte
+//   probe_http_duration_seconds{phase="resolve|connect|tls|processing|transfer"}
+//                                   summed over redirects; 0 for a phase not reached
+//   probe_http_status_code          of the final response; 0 without one
+//   probe_http_redirects
+//   probe_http_ssl                  1 when the final response came over TLS
+//   probe_ssl_earliest_cert_expiry  unix seconds, earliest NotAfter of the chain
+//                                   the peer sent; only when it spoke TLS
+//   probe_failed_due_to_regex       1 when expect_header, expect_body or
+//                                   expect_body_not failed
+// A non-canary failure while the ConnectivityMonitor says klaxon is cut off
+// gets the reason "monitor cut off (<reason>)". Secrets (passwords, tokens)
+// are replaced by "<redacted>" in every reason.
 class HttpProber {
  public:
   // `connectivity` may be null (no canaries configured); it outlives the prober.

@@ -34,6 +34,7 @@ namespace klaxon {
 namespace {
 
 using ::klaxon::probe_testing::MakeCertificates;
+using ::klaxon::probe_testing::StallWatch;
 using ::klaxon::probe_testing::TestCertificates;
 using ::klaxon::probe_testing::TestingServer;
 using ::klaxon::probe_testing::TestingServerOptions;
@@ -115,6 +116,8 @@ class RequestLog {
   std::vector<HttpRequest> requests_;
 };
 
+// The first run comes at a spread offset within the interval: tests keep
+// intervals short so that it comes soon.
 HttpProbeOptions Probe(std::string url, std::string name = "checkout-home") {
   HttpProbeOptions options;
   options.name = std::move(name);
@@ -453,7 +456,7 @@ TEST(HttpProbeTest, MaxLatency) {
     return HttpResponse::Text(200, "ok");
   });
   HttpProbeOptions slow = Probe(target.Url("/slow"), "slow");
-  slow.interval = absl::Seconds(2);
+  slow.interval = absl::Milliseconds(400);
   slow.max_latency = absl::Milliseconds(100);
   const Result failed = FirstResult(slow);
   EXPECT_EQ(failed.success(), 0);
@@ -520,7 +523,8 @@ TEST(HttpProbeTest, IpFamilyPicksBetweenIpv4AndIpv6) {
   EXPECT_EQ(FirstResult(literal).success(), 1);
 }
 
-constexpr char kOkResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+constexpr char kOkResponse[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 
 std::unique_ptr<TestingServer> TlsServer(const TestCertificates& certs) {
   TestingServerOptions options;
@@ -616,7 +620,7 @@ TEST(HttpProbeTest, TimeoutNamesThePhase) {
   HttpProbeOptions connecting =
       Probe(absl::StrCat("http://127.0.0.1:", full.local_endpoint().port(), "/"), "connecting");
   connecting.timeout = absl::Milliseconds(300);
-  connecting.interval = absl::Seconds(5);
+  connecting.interval = absl::Milliseconds(400);
   const Result connect_result = FirstResult(connecting);
   EXPECT_EQ(connect_result.success(), 0);
   EXPECT_EQ(connect_result.note, "timeout after 300ms while connecting");
@@ -632,7 +636,7 @@ TEST(HttpProbeTest, TimeoutNamesThePhase) {
   ASSERT_TRUE(stalled_tls.ok());
   HttpProbeOptions handshake = Probe((*stalled_tls)->Url("/"), "handshake");
   handshake.timeout = absl::Milliseconds(300);
-  handshake.interval = absl::Seconds(5);
+  handshake.interval = absl::Milliseconds(400);
   EXPECT_EQ(FirstResult(handshake).note, "timeout after 300ms during the TLS handshake");
 
   // Body: headers and part of the body, then nothing.
@@ -643,7 +647,7 @@ TEST(HttpProbeTest, TimeoutNamesThePhase) {
   ASSERT_TRUE(stalled_body.ok());
   HttpProbeOptions body = Probe((*stalled_body)->Url("/"), "body");
   body.timeout = absl::Milliseconds(300);
-  body.interval = absl::Seconds(5);
+  body.interval = absl::Milliseconds(400);
   const Result body_result = FirstResult(body);
   EXPECT_EQ(body_result.note, "timeout after 300ms reading the body");
   EXPECT_EQ(body_result.status(), 200);
@@ -657,7 +661,7 @@ TEST(HttpProbeTest, SlowTargetTimesOutWaitingForTheResponse) {
     return HttpResponse::Text(200, "late");
   });
   HttpProbeOptions options = Probe(target.Url());
-  options.interval = absl::Seconds(1);
+  options.interval = absl::Milliseconds(400);
   options.timeout = absl::Milliseconds(200);
   const Result result = FirstResult(options);
   EXPECT_EQ(result.success(), 0);
@@ -798,10 +802,12 @@ TEST(HttpProbeTest, FirstRunsAreSpreadOverTheInterval) {
   RealClock clock;
   Collector collector;
   HttpProber prober(options, index, clock, collector.consumer());
+  StallWatch machine;
   const int64_t start_ms = absl::ToUnixMillis(clock.WallNow());
   ASSERT_TRUE(prober.Start().ok());
   std::vector<SampleBatch> batches = collector.WaitFor(kProbes);
   prober.Stop();
+  const int64_t stall_ms = absl::ToInt64Milliseconds(machine.Stop());
   ASSERT_GE(batches.size(), static_cast<size_t>(kProbes));
   std::map<std::string, int64_t> first_ms;
   for (const SampleBatch& batch : batches) {
@@ -809,17 +815,19 @@ TEST(HttpProbeTest, FirstRunsAreSpreadOverTheInterval) {
     first_ms.try_emplace(result.probe, batch.samples[0].timestamp_ms - start_ms);
   }
   ASSERT_EQ(first_ms.size(), static_cast<size_t>(kProbes)) << "each probe ran once in 1s";
-  int buckets[10] = {};
+  // Evenly spread, 40 first runs make 8 per 200ms; a stalled machine bunches
+  // those due during the stall with the next ones.
+  int buckets[5] = {};
   int64_t earliest = 1000;
   int64_t latest = 0;
   for (const auto& [name, ms] : first_ms) {
-    EXPECT_LT(ms, 1000 + 500) << name;
+    EXPECT_LT(ms, 1000 + 200 + stall_ms) << name;
     earliest = std::min(earliest, ms);
     latest = std::max(latest, ms);
-    ++buckets[std::clamp<int64_t>(ms / 100, 0, 9)];
+    ++buckets[std::clamp<int64_t>(ms / 200, 0, 4)];
   }
   EXPECT_GE(latest - earliest, 500) << "first runs bunched together";
-  for (int count : buckets) EXPECT_LE(count, 12);
+  for (int count : buckets) EXPECT_LE(count, 16 + kProbes * stall_ms / 1000);
 }
 
 TEST(HttpProbeTest, ManyProbesStartOnTime) {
@@ -839,6 +847,7 @@ TEST(HttpProbeTest, ManyProbesStartOnTime) {
     ++results;
     if (batch.samples[0].value != 1) ++failures;
   });
+  StallWatch machine;
   ASSERT_TRUE(prober.Start().ok());
   // Two full intervals: every probe starts twice.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -846,13 +855,17 @@ TEST(HttpProbeTest, ManyProbesStartOnTime) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   prober.Stop();
+  // A machine that kept every thread off the CPU for a while makes any run due
+  // then late by as much; beyond that, lateness is the prober's.
+  const absl::Duration stall = machine.Stop();
   const ProberStats stats = prober.stats();
   EXPECT_GE(results.load(), 2 * kProbes);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GE(stats.runs_started, 2u * kProbes);
   EXPECT_EQ(stats.runs_skipped, 0u);
-  EXPECT_EQ(stats.started_late, 0u) << "max lateness " << stats.max_start_lateness;
-  EXPECT_LE(stats.max_start_lateness, absl::Milliseconds(100));
+  EXPECT_LE(stats.max_start_lateness, absl::Milliseconds(100) + stall)
+      << stats.started_late << " runs started more than 100ms late; the machine stalled " << stall;
+  if (stall < absl::Milliseconds(20)) EXPECT_EQ(stats.started_late, 0u);
   EXPECT_EQ(stats.lateness_buckets[0] + stats.lateness_buckets[1] + stats.lateness_buckets[2] +
                 stats.lateness_buckets[3],
             stats.runs_started);
@@ -913,8 +926,7 @@ TEST(HttpProbeTest, OneCanaryUpKeepsReasonsAsTheyAre) {
       Probe(absl::StrCat("http://127.0.0.1:", closed, "/"), "canary-down");
   canary_up.canary = canary_down.canary = true;
   HttpProbeOptions target = Probe(absl::StrCat("http://127.0.0.1:", closed, "/"), "target");
-  HttpProber prober({canary_up, canary_down, target}, index, clock, collector.consumer(),
-                    &monitor);
+  HttpProber prober({canary_up, canary_down, target}, index, clock, collector.consumer(), &monitor);
   ASSERT_TRUE(prober.Start().ok());
   std::vector<SampleBatch> batches = collector.WaitUntil([&](const std::vector<SampleBatch>& b) {
     int target_runs = 0;

@@ -119,7 +119,9 @@ bool FamilyAllowed(IpFamily family, int af) {
 }
 
 const char* FamilyNote(IpFamily family) {
-  return family == IpFamily::kIPv4 ? " (IPv4 only)" : family == IpFamily::kIPv6 ? " (IPv6 only)" : "";
+  return family == IpFamily::kIPv4   ? " (IPv4 only)"
+         : family == IpFamily::kIPv6 ? " (IPv6 only)"
+                                     : "";
 }
 
 std::string ConnectFailure(int error) {
@@ -373,8 +375,8 @@ struct TcpProber::State {
       absl::Duration wait = kMaxWait;
       if (!schedule.empty()) wait = std::min(wait, schedule.top().when - clock.MonotonicNow());
       if (!deadlines.empty()) {
-        wait = std::min(
-            wait, absl::FromChrono(deadlines.top().when - std::chrono::steady_clock::now()));
+        wait = std::min(wait,
+                        absl::FromChrono(deadlines.top().when - std::chrono::steady_clock::now()));
       }
       const int wait_ms = static_cast<int>(
           std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1)))));
@@ -472,9 +474,9 @@ struct TcpProber::State {
       }
       if (probe.addresses.empty()) {
         probe.stage = Stage::kResolving;  // so that Fail finds a run to end
-        Fail(probe, absl::StrCat("no ",
-                                 probe.options.ip_family == IpFamily::kIPv6 ? "IPv6" : "IPv4",
-                                 " address for ", probe.host));
+        Fail(probe,
+             absl::StrCat("no ", probe.options.ip_family == IpFamily::kIPv6 ? "IPv6" : "IPv4",
+                          " address for ", probe.host));
         return;
       }
       ConnectNext(probe);
@@ -518,9 +520,9 @@ struct TcpProber::State {
       const bool current =
           probe.stage == Stage::kResolving && probe.generation == resolved.generation;
       if (current && resolved.error != 0) {
-        Fail(probe, absl::StrCat("DNS lookup failed for ", probe.host,
-                                 FamilyNote(probe.options.ip_family), ": ",
-                                 gai_strerror(resolved.error)));
+        Fail(probe,
+             absl::StrCat("DNS lookup failed for ", probe.host, FamilyNote(probe.options.ip_family),
+                          ": ", gai_strerror(resolved.error)));
       } else if (current) {
         for (addrinfo* ai = resolved.result; ai != nullptr; ai = ai->ai_next) {
           if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;

@@ -22,9 +22,9 @@
 namespace klaxon {
 
 struct TcpProbeOptions {
-  std::string name;     // the `probe` label
-  std::string service;  // the `service` label
-  std::string address;  // "host:port"; [v6]:port for a literal IPv6 address
+  std::string name;                             // the `probe` label
+  std::string service;                          // the `service` label
+  std::string address;                          // "host:port"; [v6]:port for a literal IPv6 address
   absl::Duration interval = absl::Seconds(15);  // Default: 15s. Start to start.
   absl::Duration timeout = absl::Seconds(5);    // Default: 5s. Connect to last byte.
   // Written after connecting, followed by "\n" unless it already ends in one.
@@ -35,6 +35,13 @@ struct TcpProbeOptions {
   bool canary = false;  // see HttpProbeOptions::canary
 };
 
+// What every run emits, one batch per run, each series labelled {probe,
+// service}: probe_success (with the failure reason as its note),
+// probe_duration_seconds (DNS lookup to the matching line, or to the
+// connection when nothing is expected) and
+// probe_failed_due_to_regex (1 when a reply came but no line matched
+// `expect`). The first address of the host that accepts is used, as a client
+// library would; "localhost" is ::1 and 127.0.0.1 without asking the resolver.
 class TcpProber {
  public:
   // `connectivity` may be null (no canaries configured); it outlives the prober.

@@ -1,7 +1,8 @@
-// Loopback servers for the probe tests: a scripted TCP server that can also
+// Support for the probe tests: a scripted loopback TCP server that can also
 // speak TLS with a certificate made in-process (a throwaway CA and a leaf for
-// 127.0.0.1 with a chosen NotAfter). Test-only; each server owns one I/O
-// thread, and Stop() may be called from any thread.
+// 127.0.0.1 with a chosen NotAfter), and a watch for how long the machine
+// stalled a sleeping thread. Test-only; each owns one thread, and Stop() may
+// be called from any thread.
 #ifndef KLAXON_PROBES_INTERNAL_TESTING_TLS_SERVER_H_
 #define KLAXON_PROBES_INTERNAL_TESTING_TLS_SERVER_H_
 
@@ -17,6 +18,8 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <ctime>
 #include <memory>
@@ -274,6 +277,46 @@ class TestingServer {
   std::string last_request_;
   std::mutex stop_mu_;
   std::thread thread_;
+};
+
+// The longest a thread that sleeps 5ms at a time overslept while it ran: how
+// long the machine (a loaded 2-core box, a sandbox) kept a ready thread off
+// the CPU. A timing test allows this much on top of its own bound, so that it
+// fails for the code's lateness, not for the machine's.
+class StallWatch {
+ public:
+  StallWatch()
+      : thread_([this] {
+          std::unique_lock lock(mu_);
+          while (!stop_) {
+            const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+            cv_.wait_until(lock, due, [this] { return stop_; });
+            const auto late = std::chrono::steady_clock::now() - due;
+            if (!stop_ && late > worst_) worst_ = late;
+          }
+        }) {}
+  StallWatch(const StallWatch&) = delete;
+  StallWatch& operator=(const StallWatch&) = delete;
+  ~StallWatch() { Stop(); }
+
+  // Stops watching and returns the worst stall seen.
+  absl::Duration Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mu_);
+    return absl::FromChrono(worst_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::chrono::steady_clock::duration worst_{0};
+  std::thread thread_;  // last: starts once the rest is initialised
 };
 
 }  // namespace klaxon::probe_testing
