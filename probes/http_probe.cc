@@ -30,10 +30,15 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "detector/labels.h"
+#include "probes/internal/probe_schedule.h"
 #include "re2/re2.h"
 
 namespace klaxon {
 namespace {
+
+using probes_internal::Quote;
+using probes_internal::StableHash;
+using probes_internal::StartStats;
 
 // Bodies are kept only for the expect_body checks; a probe target that streams
 // without end must not grow the prober's memory.
@@ -43,9 +48,7 @@ constexpr size_t kMaxBodyBytes = 1 << 20;
 // regularly even when no probe is due soon.
 constexpr absl::Duration kMaxWait = absl::Seconds(1);
 
-constexpr absl::Duration kLate = absl::Milliseconds(100);
 constexpr long kMaxRedirects = 10;  // as the blackbox exporter
-constexpr size_t kMaxQuotedChars = 80;
 constexpr int kMaxEvents = 256;
 
 const char kUserAgent[] = "klaxon";
@@ -60,16 +63,6 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// FNV-1a: the same probe name gets the same offset on every start and every
-// machine, so restarts do not reshuffle when targets are hit.
-uint64_t StableHash(absl::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 SeriesId InternProbeSeries(SeriesIndex& index, absl::string_view metric,
                            const HttpProbeOptions& options, const char* phase = nullptr) {
@@ -94,42 +87,7 @@ std::string FormatStatusRanges(const std::vector<StatusRange>& ranges) {
   });
 }
 
-// A response's text quoted for a reason: cut, so one huge header or line
-// cannot flood the incident timeline.
-std::string Quote(absl::string_view text) {
-  if (text.size() <= kMaxQuotedChars) return absl::StrCat("\"", text, "\"");
-  return absl::StrCat("\"", text.substr(0, kMaxQuotedChars), "...\"");
-}
 
-// The lateness of started runs, written by the prober's thread and read by any.
-class StartStats {
- public:
-  void Skipped() { skipped_.fetch_add(1, std::memory_order_relaxed); }
-  void Started(absl::Duration lateness) {
-    started_.fetch_add(1, std::memory_order_relaxed);
-    const int64_t ns = absl::ToInt64Nanoseconds(lateness);
-    const int bucket = ns <= 1'000'000 ? 0 : ns <= 10'000'000 ? 1 : ns <= 100'000'000 ? 2 : 3;
-    buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-    if (lateness > kLate) late_.fetch_add(1, std::memory_order_relaxed);
-    if (ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(ns, std::memory_order_relaxed);
-  }
-  ProberStats Read() const {
-    ProberStats stats;
-    stats.runs_started = started_.load(std::memory_order_relaxed);
-    stats.runs_skipped = skipped_.load(std::memory_order_relaxed);
-    stats.started_late = late_.load(std::memory_order_relaxed);
-    stats.max_start_lateness = absl::Nanoseconds(max_ns_.load(std::memory_order_relaxed));
-    for (int i = 0; i < 4; ++i) stats.lateness_buckets[i] = buckets_[i].load();
-    return stats;
-  }
-
- private:
-  std::atomic<uint64_t> started_{0};
-  std::atomic<uint64_t> skipped_{0};
-  std::atomic<uint64_t> late_{0};
-  std::atomic<int64_t> max_ns_{0};
-  std::atomic<uint64_t> buckets_[4] = {0, 0, 0, 0};
-};
 
 bool IsHttpToken(absl::string_view s) {
   if (s.empty()) return false;

@@ -17,10 +17,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "probes/internal/probe_schedule.h"
 #include "probes/prom_text.h"
 
 namespace klaxon {
 namespace {
+
+using probes_internal::StableHash;
 
 // Upper bound on one curl_multi_poll, so that the loop re-reads the injected
 // clock regularly even when no target is due soon.
@@ -33,16 +36,6 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// FNV-1a: the same target gets the same offset on every start and every
-// machine, so restarts do not reshuffle when targets are hit.
-uint64_t StableHash(absl::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 bool IsLabelName(absl::string_view name) {
   if (name.empty()) return false;

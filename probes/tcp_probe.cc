@@ -28,64 +28,25 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "detector/labels.h"
+#include "probes/internal/probe_schedule.h"
 #include "re2/re2.h"
 
 namespace klaxon {
 namespace {
 
+using probes_internal::Quote;
+using probes_internal::StableHash;
+using probes_internal::StartStats;
+
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr absl::Duration kMaxWait = absl::Seconds(1);  // re-read the injected clock
-constexpr absl::Duration kLate = absl::Milliseconds(100);
 constexpr size_t kMaxLineBytes = 64 * 1024;  // a longer line is checked as cut here
-constexpr size_t kMaxQuotedChars = 80;
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kWakeTag = 0xffffffffu;
 
-// FNV-1a, as the HTTP prober: stable start offsets across restarts.
-uint64_t StableHash(absl::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
-std::string Quote(absl::string_view text) {
-  if (text.size() <= kMaxQuotedChars) return absl::StrCat("\"", text, "\"");
-  return absl::StrCat("\"", text.substr(0, kMaxQuotedChars), "...\"");
-}
 
-// The lateness of started runs, written by the prober's thread and read by any.
-class StartStats {
- public:
-  void Skipped() { skipped_.fetch_add(1, std::memory_order_relaxed); }
-  void Started(absl::Duration lateness) {
-    started_.fetch_add(1, std::memory_order_relaxed);
-    const int64_t ns = absl::ToInt64Nanoseconds(lateness);
-    const int bucket = ns <= 1'000'000 ? 0 : ns <= 10'000'000 ? 1 : ns <= 100'000'000 ? 2 : 3;
-    buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-    if (lateness > kLate) late_.fetch_add(1, std::memory_order_relaxed);
-    if (ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(ns, std::memory_order_relaxed);
-  }
-  ProberStats Read() const {
-    ProberStats stats;
-    stats.runs_started = started_.load(std::memory_order_relaxed);
-    stats.runs_skipped = skipped_.load(std::memory_order_relaxed);
-    stats.started_late = late_.load(std::memory_order_relaxed);
-    stats.max_start_lateness = absl::Nanoseconds(max_ns_.load(std::memory_order_relaxed));
-    for (int i = 0; i < 4; ++i) stats.lateness_buckets[i] = buckets_[i].load();
-    return stats;
-  }
-
- private:
-  std::atomic<uint64_t> started_{0};
-  std::atomic<uint64_t> skipped_{0};
-  std::atomic<uint64_t> late_{0};
-  std::atomic<int64_t> max_ns_{0};
-  std::atomic<uint64_t> buckets_[4] = {0, 0, 0, 0};
-};
 
 struct Address {
   sockaddr_storage storage = {};
