@@ -886,7 +886,7 @@ class Loader : public TomlWalker {
     if (type == "pagerduty") return {{"routing_key"}, {"routing_key"}, false};
     if (type == "jira") {
       return {{"api_key", "user", "project", "issue_type", "resolve_transition"},
-              {"api_key", "user", "project"},
+              {"api_key", "project"},
               true};
     }
     if (type == "github") return {{"api_key", "repository"}, {"api_key", "repository"}, false};

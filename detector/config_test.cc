@@ -410,10 +410,11 @@ TEST(LoadConfigErrorsTest, SinkWithUnknownType) {
   EXPECT_EQ(OneError(R"(
 [[sink]]
 name = "tickets"
-type = "jira"
-url = "https://jira.example.com"
+type = "servicenow"
+url = "https://servicenow.example.com"
 )"),
-            "klaxon.toml:3:8: sink[0].type: unknown sink type \"jira\" (known: webhook)");
+            "klaxon.toml:3:8: sink[0].type: unknown sink type \"servicenow\" (known: "
+            "alertmanager, github, jira, pagerduty, redmine, webhook)");
 }
 
 TEST(LoadConfigErrorsTest, BadUrlScheme) {
@@ -1773,6 +1774,90 @@ push_tokens = ["plain-text-token"]
 )"),
             "klaxon.toml:2:16: server.push_tokens[0]: write the secret as \"env:VARIABLE\" or "
             "\"file:PATH\", so that it stays out of the config file");
+}
+
+TEST_F(SourcesConfigTest, TicketingSinks) {
+  absl::StatusOr<Config> config = Load(R"(
+[[sink]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/klaxon"
+secret = "env:KLAXON_TEST_TOKEN"
+
+[[sink]]
+name = "pd"
+type = "pagerduty"
+routing_key = "env:KLAXON_TEST_TOKEN"
+
+[[sink]]
+name = "jira"
+type = "jira"
+url = "https://example.atlassian.net"
+user = "ops@example.com"
+api_key = "env:KLAXON_TEST_TOKEN"
+project = "OPS"
+issue_type = "Incident"
+resolve_transition = "Resolve"
+
+[[sink]]
+name = "gh"
+type = "github"
+repository = "example/ops"
+api_key = "env:KLAXON_TEST_TOKEN"
+
+[[sink]]
+name = "redmine"
+type = "redmine"
+url = "http://127.0.0.1:3000"
+api_key = "env:KLAXON_TEST_PASSWORD"
+project = "ops"
+resolved_status_id = 5
+incident_field_id = 2
+
+[[sink]]
+name = "am"
+type = "alertmanager"
+url = "http://127.0.0.1:9099/alerts"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->sinks, SizeIs(6));
+  EXPECT_EQ(config->sinks[0].secret, "tok-123");
+  EXPECT_EQ(config->sinks[1].routing_key, "tok-123");
+  EXPECT_EQ(config->sinks[1].url, "");
+  const SinkOptions& jira = config->sinks[2];
+  EXPECT_EQ(jira.user, "ops@example.com");
+  EXPECT_EQ(jira.api_key, "tok-123");
+  EXPECT_EQ(jira.project, "OPS");
+  EXPECT_EQ(jira.issue_type, "Incident");
+  EXPECT_EQ(jira.resolve_transition, "Resolve");
+  EXPECT_EQ(config->sinks[3].repository, "example/ops");
+  const SinkOptions& redmine = config->sinks[4];
+  EXPECT_EQ(redmine.api_key, "hunter2");
+  EXPECT_EQ(redmine.project, "ops");
+  EXPECT_EQ(redmine.resolved_status_id, 5);
+  EXPECT_EQ(redmine.incident_field_id, 2);
+}
+
+TEST_F(SourcesConfigTest, SinkKeysBelongToTheirType) {
+  EXPECT_THAT(Errors(R"(
+[[sink]]
+name = "gh"
+type = "github"
+repository = "no-slash"
+api_key = "env:KLAXON_TEST_TOKEN"
+project = "OPS"
+
+[[sink]]
+name = "jira"
+type = "jira"
+url = "https://example.atlassian.net"
+)"),
+              ElementsAre("klaxon.toml:4:14: sink[0].repository: expected \"owner/name\", got "
+                          "\"no-slash\"",
+                          "klaxon.toml:6:11: sink[0].project: not used by github sinks",
+                          "klaxon.toml:8:1: sink[1].api_key: missing required key for a jira sink",
+                          "klaxon.toml:8:1: sink[1].project: missing required key for a jira "
+                          "sink"));
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "exporters/webhook_sink.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "exporters/internal/http_client.h"
 
@@ -14,20 +18,35 @@ nlohmann::json WebhookPayload(const OutboxRow& row) {
   };
 }
 
+std::string WebhookSignature(absl::string_view secret, absl::string_view body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length);
+  return absl::StrCat("sha256=", absl::BytesToHexString(
+                                     absl::string_view(reinterpret_cast<char*>(digest), length)));
+}
+
 absl::StatusOr<DeliveryReceipt> WebhookSink::Deliver(const OutboxRow& row) {
   internal::HttpCall call;
   call.url = options_.url;
   call.timeout = options_.timeout;
-  call.body = WebhookPayload(row).dump();
+  call.body = internal::DumpJson(WebhookPayload(row));
   call.headers = options_.headers;
   call.headers.push_back({"Content-Type", "application/json"});
   call.headers.push_back({"Idempotency-Key", row.idempotency_key()});
   call.headers.push_back({"X-Klaxon-Event", row.event});
+  if (!options_.secret.empty()) {
+    call.headers.push_back({"X-Klaxon-Signature", WebhookSignature(options_.secret, call.body)});
+  }
   absl::StatusOr<internal::HttpReply> reply = internal::Perform(call);
-  if (!reply.ok()) return reply.status();
+  if (!reply.ok()) {
+    return absl::Status(
+        reply.status().code(),
+        internal::Redact(std::string(reply.status().message()), internal::SecretsOf(options_)));
+  }
   if (reply->status < 200 || reply->status > 299) {
-    return absl::UnavailableError(absl::StrCat("HTTP ", reply->status, " from ", options_.url, ": ",
-                                               reply->body.substr(0, 200)));
+    return internal::ReplyError("POST", options_.url, *reply, internal::SecretsOf(options_));
   }
   DeliveryReceipt receipt;
   // A receiver that names its ticket ({"id": ...} or {"url": ...}) gets it on the timeline.

@@ -1,5 +1,7 @@
 #include "exporters/webhook_sink.h"
 
+#include <openssl/sha.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -14,6 +16,36 @@ namespace klaxon {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// HMAC-SHA256 as RFC 2104 writes it, from SHA-256 alone: a check of the sink's
+// signature that shares no code with it.
+std::string HmacSha256Hex(std::string key, const std::string& message) {
+  constexpr size_t kBlock = 64;
+  if (key.size() > kBlock) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+    key.assign(reinterpret_cast<char*>(digest), sizeof(digest));
+  }
+  key.resize(kBlock, '\0');
+  std::string inner(kBlock, '\0'), outer(kBlock, '\0');
+  for (size_t i = 0; i < kBlock; ++i) {
+    inner[i] = static_cast<char>(key[i] ^ 0x36);
+    outer[i] = static_cast<char>(key[i] ^ 0x5c);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  inner += message;
+  SHA256(reinterpret_cast<const unsigned char*>(inner.data()), inner.size(), digest);
+  outer.append(reinterpret_cast<char*>(digest), sizeof(digest));
+  SHA256(reinterpret_cast<const unsigned char*>(outer.data()), outer.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : digest) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  return hex;
+}
 
 OutboxRow Row() {
   OutboxRow row;
@@ -122,7 +154,8 @@ TEST(WebhookSinkTest, AReceiverThatNeverAnswersTimesOut) {
   // Accepts the connection and never answers.
   std::atomic<bool> release{false};
   auto server = HttpServer::Start("127.0.0.1:0", [&](const HttpRequest&) {
-    for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 300 && !release; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return HttpResponse::Text(200, "late");
   });
   ASSERT_TRUE(server.ok());
@@ -138,6 +171,80 @@ TEST(WebhookSinkTest, AReceiverThatNeverAnswersTimesOut) {
   release = true;
   ASSERT_FALSE(receipt.ok());
   EXPECT_EQ(receipt.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(WebhookSinkTest, TheSignatureIsHmacSha256OfTheBody) {
+  // RFC 4231, test case 2.
+  EXPECT_EQ(WebhookSignature("Jefe", "what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(WebhookSinkTest, WithASecretTheReceiverCanVerifyTheBody) {
+  Receiver receiver(HttpResponse::Json(200, "{}"));
+  SinkOptions options = receiver.Options();
+  options.secret = "whsec-0123456789";
+  auto sink = MakeTicketSink(options);
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Deliver(Row()).ok());
+
+  HttpRequest request = receiver.last();
+  std::string signature(request.Header("x-klaxon-signature"));
+  EXPECT_EQ(signature, "sha256=" + HmacSha256Hex("whsec-0123456789", request.body));
+  EXPECT_NE(signature, "sha256=" + HmacSha256Hex("whsec-0123456789", request.body + " "));
+  EXPECT_NE(signature, "sha256=" + HmacSha256Hex("other-secret", request.body));
+}
+
+TEST(WebhookSinkTest, WithoutASecretThereIsNoSignature) {
+  Receiver receiver(HttpResponse::Json(200, "{}"));
+  auto sink = MakeTicketSink(receiver.Options());
+  ASSERT_TRUE((*sink)->Deliver(Row()).ok());
+  EXPECT_EQ(receiver.last().Header("x-klaxon-signature"), "");
+}
+
+TEST(WebhookSinkTest, ErrorsNeverShowTheSecretOrTheHeaders) {
+  // A receiver that echoes what it was sent.
+  auto server = HttpServer::Start("127.0.0.1:0", [](const HttpRequest& request) {
+    return HttpResponse::Text(
+        403, absl::StrCat("denied: ", request.Header("authorization"), " / ",
+                          request.Header("x-klaxon-signature"), " key=whsec-0123456789"));
+  });
+  ASSERT_TRUE(server.ok());
+  SinkOptions options;
+  options.name = "hook";
+  options.type = "webhook";
+  options.url = absl::StrCat("http://", (*server)->address(), "/hook");
+  options.headers = {{"Authorization", "Bearer tok-98765"}};
+  options.secret = "whsec-0123456789";
+  auto sink = MakeTicketSink(options);
+  absl::StatusOr<DeliveryReceipt> receipt = (*sink)->Deliver(Row());
+  ASSERT_FALSE(receipt.ok());
+  EXPECT_EQ(receipt.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(receipt.status().message(), HasSubstr("HTTP 403: denied: "));
+  EXPECT_THAT(receipt.status().message(), HasSubstr("sha256="));  // not a secret
+  EXPECT_THAT(receipt.status().message(), Not(HasSubstr("tok-98765")));
+  EXPECT_THAT(receipt.status().message(), Not(HasSubstr("whsec-0123456789")));
+}
+
+TEST(WebhookSinkTest, TheFactoryNeedsAUrl) {
+  SinkOptions options;
+  options.name = "hook";
+  options.type = "webhook";
+  auto sink = MakeTicketSink(options);
+  ASSERT_FALSE(sink.ok());
+  EXPECT_EQ(sink.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(sink.status().message(), HasSubstr("sink \"hook\": a webhook sink needs url"));
+}
+
+TEST(WebhookSinkTest, InvalidUtf8InAReasonIsReplacedNotThrown) {
+  Receiver receiver(HttpResponse::Json(200, "{}"));
+  auto sink = MakeTicketSink(receiver.Options());
+  OutboxRow row = Row();
+  row.incident.reason = "bad line \xff\xfe end";
+  ASSERT_TRUE((*sink)->Deliver(row).ok());
+  nlohmann::json body = nlohmann::json::parse(receiver.last().body);
+  EXPECT_EQ(body["incident"]["reason"], "bad line \xEF\xBF\xBD\xEF\xBF\xBD end");
 }
 
 TEST(WebhookSinkTest, UnknownSinkTypesAreRefusedByName) {
