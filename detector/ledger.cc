@@ -389,7 +389,7 @@ absl::StatusOr<std::optional<OutboxRow>> Ledger::NextDelivery(const std::string&
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("SELECT id, event, snapshot, created_at_ms, attempts, next_attempt_ms, "
-                  "last_error FROM outbox WHERE sink = ? AND delivered_at_ms IS NULL "
+                  "last_error, incident FROM outbox WHERE sink = ? AND delivered_at_ms IS NULL "
                   "ORDER BY id LIMIT 1"));
   stmt.Bind(1, sink);
   KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
@@ -404,6 +404,19 @@ absl::StatusOr<std::optional<OutboxRow>> Ledger::NextDelivery(const std::string&
   row.attempts = static_cast<int>(stmt.Int(4));
   row.next_attempt_at = absl::FromUnixMillis(stmt.Int(5));
   row.last_error = stmt.Text(6);
+  // The tickets as they are now, not as they were when the row was written: a
+  // "resolved" queued while its "opened" was still being retried must still
+  // find the ticket that delivery made.
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement tickets,
+      db_.Prepare("SELECT sink, ref FROM tickets WHERE incident = ? ORDER BY sink"));
+  tickets.Bind(1, stmt.Int(7));
+  row.incident.tickets.clear();
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool has_ticket, tickets.Step());
+    if (!has_ticket) break;
+    row.incident.tickets.push_back({tickets.Text(0), tickets.Text(1)});
+  }
   return std::optional<OutboxRow>(std::move(row));
 }
 

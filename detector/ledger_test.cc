@@ -149,6 +149,24 @@ TEST_F(LedgerTest, ResolveOwesResolvedToEverySinkTheOpenWentTo) {
   EXPECT_FALSE(ledger_->FindUnresolved(NewIncident("a").fingerprint)->has_value());
 }
 
+TEST_F(LedgerTest, AResolveQueuedBeforeItsTicketExistedStillFindsTheTicket) {
+  // The ticketing system is down when the incident opens and is still down
+  // when it resolves: the "resolved" row is written before any ticket exists.
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira"}).ok());
+  ASSERT_TRUE(ledger_->ResolveIncident(1, t0_ + absl::Minutes(2), "condition cleared").ok());
+  auto opened = ledger_->NextDelivery("jira");
+  ASSERT_TRUE(opened.ok() && opened->has_value());
+  ASSERT_EQ((*opened)->event, "opened");
+  ASSERT_TRUE(ledger_->ConfirmDelivery((*opened)->id, t0_ + absl::Minutes(3), {"OPS-9"}).ok());
+
+  auto resolved = ledger_->NextDelivery("jira");
+  ASSERT_TRUE(resolved.ok() && resolved->has_value());
+  EXPECT_EQ((*resolved)->event, "resolved");
+  ASSERT_EQ((*resolved)->incident.tickets.size(), 1u);
+  EXPECT_EQ((*resolved)->incident.tickets[0].sink, "jira");
+  EXPECT_EQ((*resolved)->incident.tickets[0].ref, "OPS-9");
+}
+
 TEST_F(LedgerTest, ClocksBreachAtTheirDeadlineAndLateTicketsDoNotMeetThem) {
   ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
                                     {"jira"})
