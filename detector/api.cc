@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "detector/log.h"
 #include "detector/version.h"
 
 namespace klaxon {
@@ -21,11 +22,12 @@ HttpResponse JsonError(int status, absl::string_view message) {
 }  // namespace
 
 Api::Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
-         const Clock& clock)
+         const Clock& clock, std::function<void()> on_outbox)
     : config_(config),
       ledger_(ledger),
       engine_(engine),
       clock_(clock),
+      on_outbox_(std::move(on_outbox)),
       index_(index),
       push_decoder_(index),
       metrics_page_(kVersion) {}
@@ -33,6 +35,16 @@ Api::Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& inde
 HttpResponse Api::Handle(const HttpRequest& request) {
   const std::string& path = request.path;
   bool read = request.method == "GET" || request.method == "HEAD";
+  if (absl::StartsWith(path, "/api/v1/incidents/") && absl::EndsWith(path, "/ack")) {
+    if (request.method != "POST") {
+      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      response.headers.push_back({"Allow", "POST"});
+      return response;
+    }
+    absl::string_view id = absl::string_view(path).substr(sizeof("/api/v1/incidents/") - 1);
+    id.remove_suffix(sizeof("/ack") - 1);
+    return Acknowledge(request, id);
+  }
   if (path == "/metrics" || path == "/healthz" || absl::StartsWith(path, "/api/v1/incidents")) {
     if (!read) {
       HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
@@ -57,28 +69,81 @@ HttpResponse Api::Handle(const HttpRequest& request) {
   return JsonError(404, absl::StrCat("no such endpoint: ", path));
 }
 
-bool Api::Authorized(const HttpRequest& request) const {
+std::optional<std::string> Api::BearerOwner(
+    const HttpRequest& request, const std::vector<std::pair<std::string, std::string>>& tokens) {
   absl::string_view header = request.Header("authorization");
-  if (!absl::ConsumePrefix(&header, "Bearer ")) return false;
-  bool match = false;
-  for (const std::string& token : config_.server.push_tokens) {
+  if (!absl::ConsumePrefix(&header, "Bearer ")) return std::nullopt;
+  std::optional<std::string> owner;
+  for (const auto& [name, token] : tokens) {
     // Every token is compared in full whatever the outcome, so that timing
     // tells an attacker nothing about how much of a guess was right.
-    if (token.size() == header.size() && CRYPTO_memcmp(token.data(), header.data(), token.size()) == 0) {
-      match = true;
+    if (token.size() == header.size() &&
+        CRYPTO_memcmp(token.data(), header.data(), token.size()) == 0) {
+      owner = name;
     }
   }
-  return match;
+  return owner;
+}
+
+namespace {
+
+// push_tokens carry no names; the push API only asks whether one matches.
+std::vector<std::pair<std::string, std::string>> Unnamed(const std::vector<std::string>& tokens) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& token : tokens) out.emplace_back("push", token);
+  return out;
+}
+
+HttpResponse Unauthorized() {
+  HttpResponse response = JsonError(401, "missing or wrong bearer token");
+  response.headers.push_back({"WWW-Authenticate", "Bearer"});
+  return response;
+}
+
+}  // namespace
+
+HttpResponse Api::Acknowledge(const HttpRequest& request, absl::string_view id) {
+  if (config_.server.api_tokens.empty()) {
+    return JsonError(403, "acknowledging is disabled: set [server] api_tokens to allow it");
+  }
+  std::optional<std::string> actor = BearerOwner(request, config_.server.api_tokens);
+  if (!actor.has_value()) return Unauthorized();
+  absl::string_view digits = id;
+  if (absl::StartsWith(digits, "INC-")) digits.remove_prefix(4);
+  int64_t number = 0;
+  if (!absl::SimpleAtoi(digits, &number) || number <= 0) {
+    return JsonError(400, absl::StrCat("bad incident id \"", id, "\": expected INC-000123"));
+  }
+  std::string comment;
+  if (!request.body.empty()) {
+    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+    if (!body.is_object()) return JsonError(400, "body must be a JSON object such as {\"comment\": \"...\"}");
+    if (auto it = body.find("comment"); it != body.end()) {
+      if (!it->is_string()) return JsonError(400, "comment must be a string");
+      comment = it->get<std::string>();
+    }
+  }
+  absl::StatusOr<Incident> acknowledged =
+      ledger_.AcknowledgeIncident(number, clock_.WallNow(), *actor, comment);
+  if (absl::IsNotFound(acknowledged.status())) return JsonError(404, acknowledged.status().message());
+  if (absl::IsFailedPrecondition(acknowledged.status())) {
+    return JsonError(409, acknowledged.status().message());
+  }
+  if (!acknowledged.ok()) return JsonError(503, acknowledged.status().message());
+  LogLine(absl::StrCat(acknowledged->id(), " acknowledged by ", *actor,
+                       comment.empty() ? "" : absl::StrCat(": ", comment)));
+  if (on_outbox_) on_outbox_();
+  absl::StatusOr<Incident> now = ledger_.GetIncident(number);
+  if (!now.ok()) return JsonError(503, now.status().message());
+  return HttpResponse::Json(200, IncidentToJson(*now).dump());
 }
 
 HttpResponse Api::Push(const HttpRequest& request) {
   if (config_.server.push_tokens.empty()) {
     return JsonError(403, "pushing is disabled: set [server] push_tokens to accept pushed samples");
   }
-  if (!Authorized(request)) {
-    HttpResponse response = JsonError(401, "missing or wrong bearer token");
-    response.headers.push_back({"WWW-Authenticate", "Bearer"});
-    return response;
+  if (!BearerOwner(request, Unnamed(config_.server.push_tokens)).has_value()) {
+    return Unauthorized();
   }
   const int64_t now_ms = absl::ToUnixMillis(clock_.WallNow());
   absl::StatusOr<SampleBatch> batch =

@@ -5,6 +5,12 @@
 #ifndef KLAXON_DETECTOR_API_H_
 #define KLAXON_DETECTOR_API_H_
 
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "detector/clock.h"
 #include "detector/config.h"
 #include "detector/engine.h"
@@ -18,8 +24,10 @@ namespace klaxon {
 
 class Api {
  public:
+  // `on_outbox` is called after an API call owed deliveries, to wake the
+  // dispatcher.
   Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
-      const Clock& clock);
+      const Clock& clock, std::function<void()> on_outbox);
   // Non-copyable: holds the metrics registry.
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
@@ -32,13 +40,18 @@ class Api {
   HttpResponse GetIncident(absl::string_view id);
   // POST /api/v1/write (Prometheus text) and /api/v1/events (JSON).
   HttpResponse Push(const HttpRequest& request);
-  // The bearer token matches one of push_tokens, compared in constant time.
-  bool Authorized(const HttpRequest& request) const;
+  // POST /api/v1/incidents/{id}/ack.
+  HttpResponse Acknowledge(const HttpRequest& request, absl::string_view id);
+  // The name under which `tokens` holds the request's bearer token, compared
+  // in constant time; nullopt when none matches.
+  static std::optional<std::string> BearerOwner(
+      const HttpRequest& request, const std::vector<std::pair<std::string, std::string>>& tokens);
 
   const Config& config_;
   Ledger& ledger_;
   Engine& engine_;
   const Clock& clock_;
+  std::function<void()> on_outbox_;
   const SeriesIndex& index_;
   PushDecoder push_decoder_;
   MetricsPage metrics_page_;

@@ -829,7 +829,8 @@ class Loader : public TomlWalker {
   }
 
   void LoadServer(const toml::table& table) {
-    CheckKeys(table, "server", {"listen", "data_dir", "push_tokens", "max_body_bytes"});
+    CheckKeys(table, "server",
+              {"listen", "data_dir", "push_tokens", "api_tokens", "max_body_bytes"});
     if (std::optional<std::string> listen = String(table, "listen", "server")) {
       if (std::optional<std::string> why = CheckListen(*listen)) {
         Fail(*table.get("listen"), "server.listen", *why);
@@ -854,6 +855,25 @@ class Loader : public TomlWalker {
             Fail(element, key, "the token is empty");
           } else {
             config_.server.push_tokens.push_back(std::move(*token));
+          }
+        }
+      }
+    }
+    if (const toml::table* tokens = Table(table.get("api_tokens"), "server.api_tokens")) {
+      for (auto&& [name_key, node] : *tokens) {
+        const std::string name(Absl(name_key.str()));
+        const std::string key = Join("server.api_tokens", name);
+        const toml::value<std::string>* ref = node.as_string();
+        if (ref == nullptr) {
+          Fail(node, key, absl::StrCat("expected a secret such as \"env:VAR\", got ",
+                                       TypeName(node.type())));
+          continue;
+        }
+        if (auto token = ResolveSecret(ref->get(), node, key)) {
+          if (token->empty()) {
+            Fail(node, key, "the token is empty");
+          } else {
+            config_.server.api_tokens.emplace_back(name, std::move(*token));
           }
         }
       }
@@ -1006,8 +1026,11 @@ class Loader : public TomlWalker {
     service.tickets = NameList(table, "tickets", path, "sink", "[\"tickets\"]", sink_refs_);
     std::string sla_path = Join(path, "sla");
     if (const toml::table* sla = Table(table.get("sla"), sla_path)) {
-      CheckKeys(*sla, sla_path, {"time_to_ticket"});
+      CheckKeys(*sla, sla_path, {"time_to_ticket", "time_to_acknowledge", "time_to_resolve"});
       service.sla.time_to_ticket = Duration(*sla, "time_to_ticket", sla_path, Sign::kPositive);
+      service.sla.time_to_acknowledge =
+          Duration(*sla, "time_to_acknowledge", sla_path, Sign::kPositive);
+      service.sla.time_to_resolve = Duration(*sla, "time_to_resolve", sla_path, Sign::kPositive);
     }
     std::vector<const toml::table*> slos = TableArray(table, "slo", path);
     absl::flat_hash_map<std::string, int> slo_names;

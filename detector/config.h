@@ -33,13 +33,22 @@ struct ServerConfig {
   // Bearer tokens (resolved secrets) accepted by the push API; none: pushes are
   // refused. Compared in constant time.
   std::vector<std::string> push_tokens;
+  // Who may acknowledge incidents over the API: name (the actor recorded on
+  // the timeline) to bearer token (a resolved secret). None: acknowledging
+  // over the API is refused.
+  std::vector<std::pair<std::string, std::string>> api_tokens;
   // Default: 16 MiB. Larger request bodies get 413.
   size_t max_body_bytes = 16 << 20;
 };
 
+// Each clock starts at the incident's first evidence.
 struct SlaConfig {
-  // Started at the incident's first evidence; met when a sink confirms the ticket.
+  // Met when a sink confirms the ticket.
   std::optional<absl::Duration> time_to_ticket;
+  // Met when a person acknowledges the incident (or it resolves first).
+  std::optional<absl::Duration> time_to_acknowledge;
+  // Met when the incident resolves.
+  std::optional<absl::Duration> time_to_resolve;
 };
 
 // One [[service.slo]]: an objective for the ratio of two counters' increases,

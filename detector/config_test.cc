@@ -1860,5 +1860,31 @@ url = "https://example.atlassian.net"
                           "sink"));
 }
 
+TEST_F(SourcesConfigTest, AckTokensAndSlaClocks) {
+  absl::StatusOr<Config> config = Load(R"(
+[server]
+api_tokens = { alice = "env:KLAXON_TEST_TOKEN", bot = "env:KLAXON_TEST_PASSWORD" }
+
+[[service]]
+name = "checkout"
+[service.sla]
+time_to_ticket = "5m"
+time_to_acknowledge = "15m"
+time_to_resolve = "4h"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->server.api_tokens,
+              UnorderedElementsAre(Pair("alice", "tok-123"), Pair("bot", "hunter2")));
+  const SlaConfig& sla = config->services[0].sla;
+  EXPECT_EQ(sla.time_to_acknowledge, absl::Minutes(15));
+  EXPECT_EQ(sla.time_to_resolve, absl::Hours(4));
+  EXPECT_EQ(OneError(R"(
+[server]
+api_tokens = { alice = "alice-in-plain-text" }
+)"),
+            "klaxon.toml:2:24: server.api_tokens.alice: write the secret as \"env:VARIABLE\" or "
+            "\"file:PATH\", so that it stays out of the config file");
+}
+
 }  // namespace
 }  // namespace klaxon

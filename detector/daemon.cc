@@ -101,7 +101,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config config, const Clock
   p.scraper = std::make_unique<Scraper>(p.config.scrapes, p.index, clock, to_engine);
   p.log_store = std::make_unique<LedgerLogStateStore>(*p.ledger);
   p.logs = std::make_unique<LogSources>(p.config.logs, p.index, clock, to_engine, *p.log_store);
-  p.api = std::make_unique<Api>(p.config, *p.ledger, *p.engine, p.index, clock);
+  p.api = std::make_unique<Api>(p.config, *p.ledger, *p.engine, p.index, clock,
+                                [dispatcher] { dispatcher->Wake(); });
   Api* api = p.api.get();
   absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
       p.config.server.listen, [api](const HttpRequest& request) { return api->Handle(request); },

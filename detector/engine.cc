@@ -53,8 +53,11 @@ absl::Status Engine::Init() {
     rule.sinks = all_sinks;
     if (const ServiceConfig* service = config_.FindService(rule_config.service)) {
       if (!service->tickets.empty()) rule.sinks = service->tickets;
-      if (service->sla.time_to_ticket) {
-        rule.clocks.push_back({"time_to_ticket", *service->sla.time_to_ticket});
+      for (const auto& [name, budget] :
+           {std::pair{"time_to_ticket", service->sla.time_to_ticket},
+            std::pair{"time_to_acknowledge", service->sla.time_to_acknowledge},
+            std::pair{"time_to_resolve", service->sla.time_to_resolve}}) {
+        if (budget) rule.clocks.push_back({name, *budget});
       }
     }
     rules_.push_back(std::move(rule));

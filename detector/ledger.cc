@@ -343,6 +343,78 @@ absl::StatusOr<std::optional<Incident>> Ledger::FindUnresolved(uint64_t fingerpr
   return std::optional<Incident>(std::move(incident));
 }
 
+absl::StatusOr<std::optional<SlaClock>> Ledger::MeetClock(int64_t number, absl::string_view name,
+                                                         absl::Time at, absl::string_view what) {
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement clock,
+      db_.Prepare("SELECT start_ms, deadline_ms FROM clocks WHERE incident = ? AND "
+                  "name = ? AND state = 'running'"));
+  clock.Bind(1, number).Bind(2, name);
+  KLAXON_ASSIGN_OR_RETURN(bool running, clock.Step());
+  if (!running) return std::optional<SlaClock>();
+  SlaClock met{std::string(name), absl::FromUnixMillis(clock.Int(0)),
+               absl::FromUnixMillis(clock.Int(1)), ClockState::kMet, at};
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stop,
+      db_.Prepare("UPDATE clocks SET state = 'met', stopped_at_ms = ? "
+                  "WHERE incident = ? AND name = ? AND state = 'running'"));
+  KLAXON_RETURN_IF_ERROR(stop.Bind(1, Ms(at)).Bind(2, number).Bind(3, name).Run());
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(
+      number,
+      {at, "sla_met",
+       absl::StrCat(name, " met: ", what, " ",
+                    DurationToString(absl::Floor(at - met.start, absl::Milliseconds(1))),
+                    " after first evidence (budget ", DurationToString(met.deadline - met.start),
+                    ")")}));
+  return std::optional<SlaClock>(met);
+}
+
+absl::Status Ledger::OweToOpenedSinks(const Incident& incident, const std::string& event,
+                                      absl::Time at) {
+  // An update goes wherever the open went, whether or not that was delivered
+  // yet: the sink gets both, in order.
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement sinks,
+      db_.Prepare("SELECT DISTINCT sink FROM outbox WHERE incident = ? AND event = 'opened' "
+                  "ORDER BY sink"));
+  sinks.Bind(1, incident.number);
+  std::vector<std::string> targets;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, sinks.Step());
+    if (!row) break;
+    targets.push_back(sinks.Text(0));
+  }
+  for (const std::string& sink : targets) {
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, event, sink, at));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Incident> Ledger::AcknowledgeIncident(int64_t number, absl::Time at,
+                                                     const std::string& actor,
+                                                     const std::string& comment) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (incident.state != IncidentState::kOpen) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(incident.id(), " is ", IncidentStateName(incident.state)));
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE incidents SET state = 'acknowledged' WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, number).Run());
+  incident.state = IncidentState::kAcknowledged;
+  std::string text = absl::StrCat("acknowledged by ", actor);
+  if (!comment.empty()) absl::StrAppend(&text, ": ", comment);
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "acknowledged", text}));
+  KLAXON_RETURN_IF_ERROR(MeetClock(number, "time_to_acknowledge", at, "acknowledged").status());
+  KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "acknowledged", at));
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
+}
+
 absl::StatusOr<Incident> Ledger::ResolveIncident(int64_t number, absl::Time at,
                                                  const std::string& why) {
   std::lock_guard lock(mu_);
@@ -359,22 +431,12 @@ absl::StatusOr<Incident> Ledger::ResolveIncident(int64_t number, absl::Time at,
   incident.state = IncidentState::kResolved;
   incident.resolved_at = at;
   KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "resolved", absl::StrCat("resolved: ", why)}));
-  // A resolve goes wherever the open went, whether or not that was delivered
-  // yet: the sink gets both, in order.
-  KLAXON_ASSIGN_OR_RETURN(
-      SqliteStatement sinks,
-      db_.Prepare("SELECT DISTINCT sink FROM outbox WHERE incident = ? AND event = 'opened' "
-                  "ORDER BY sink"));
-  sinks.Bind(1, number);
-  std::vector<std::string> targets;
-  while (true) {
-    KLAXON_ASSIGN_OR_RETURN(bool row, sinks.Step());
-    if (!row) break;
-    targets.push_back(sinks.Text(0));
-  }
-  for (const std::string& sink : targets) {
-    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, "resolved", sink, at));
-  }
+  KLAXON_RETURN_IF_ERROR(MeetClock(number, "time_to_resolve", at, "resolved").status());
+  // Resolved before anyone acknowledged it: nobody was left waiting for an
+  // answer, so the promise to answer was kept.
+  KLAXON_RETURN_IF_ERROR(
+      MeetClock(number, "time_to_acknowledge", at, "resolved before acknowledgement").status());
+  KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "resolved", at));
   KLAXON_RETURN_IF_ERROR(tx.Commit());
   return incident;
 }
@@ -455,27 +517,8 @@ absl::StatusOr<DeliveryConfirmation> Ledger::ConfirmDelivery(int64_t outbox_id, 
     KLAXON_RETURN_IF_ERROR(ticket.Bind(1, number).Bind(2, sink).Bind(3, receipt.ticket_ref).Run());
     KLAXON_RETURN_IF_ERROR(
         InsertTimeline(number, {at, "ticket", absl::StrCat("ticket opened in ", where)}));
-    KLAXON_ASSIGN_OR_RETURN(
-        SqliteStatement clock,
-        db_.Prepare("SELECT start_ms, deadline_ms FROM clocks WHERE incident = ? AND "
-                    "name = 'time_to_ticket' AND state = 'running'"));
-    clock.Bind(1, number);
-    KLAXON_ASSIGN_OR_RETURN(bool running, clock.Step());
-    if (running) {
-      SlaClock met{"time_to_ticket", absl::FromUnixMillis(clock.Int(0)), absl::FromUnixMillis(clock.Int(1)),
-                   ClockState::kMet, at};
-      KLAXON_ASSIGN_OR_RETURN(
-          SqliteStatement stop,
-          db_.Prepare("UPDATE clocks SET state = 'met', stopped_at_ms = ? "
-                      "WHERE incident = ? AND name = 'time_to_ticket'"));
-      KLAXON_RETURN_IF_ERROR(stop.Bind(1, Ms(at)).Bind(2, number).Run());
-      KLAXON_RETURN_IF_ERROR(InsertTimeline(
-          number, {at, "sla_met",
-                   absl::StrCat("time_to_ticket met: ticket ", DurationToString(absl::Floor(at - met.start, absl::Milliseconds(1))),
-                                " after first evidence (budget ",
-                                DurationToString(met.deadline - met.start), ")")}));
-      confirmation.clock_met = met;
-    }
+    KLAXON_ASSIGN_OR_RETURN(confirmation.clock_met,
+                            MeetClock(number, "time_to_ticket", at, "ticket"));
   } else {
     KLAXON_RETURN_IF_ERROR(InsertTimeline(
         number, {at, "ticket_update", absl::StrCat(event, " delivered to ", where)}));

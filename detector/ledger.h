@@ -70,6 +70,12 @@ class Ledger {
   // opened to. `why` goes on the timeline.
   absl::StatusOr<Incident> ResolveIncident(int64_t number, absl::Time at, const std::string& why);
   absl::Status AddTimeline(int64_t number, const TimelineEntry& entry);
+  // A person took the incident: it moves from open to acknowledged, its
+  // time_to_acknowledge clock is met, and an "acknowledged" delivery is owed
+  // to every sink the open went to. kFailedPrecondition unless it is open.
+  absl::StatusOr<Incident> AcknowledgeIncident(int64_t number, absl::Time at,
+                                               const std::string& actor,
+                                               const std::string& comment);
 
   // The oldest undelivered row for `sink`: deliveries to one sink go in order.
   absl::StatusOr<std::optional<OutboxRow>> NextDelivery(const std::string& sink);
@@ -108,6 +114,13 @@ class Ledger {
   absl::StatusOr<Incident> LoadIncident(int64_t number, bool with_details)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertTimeline(int64_t number, const TimelineEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Meets the incident's running clock of that name, if any, with a timeline
+  // entry ("time_to_acknowledge met: acknowledged 2m after first evidence").
+  absl::StatusOr<std::optional<SlaClock>> MeetClock(int64_t number, absl::string_view name,
+                                                    absl::Time at, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OweToOpenedSinks(const Incident& incident, const std::string& event, absl::Time at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertOutbox(const Incident& incident, const std::string& event,
                             const std::string& sink, absl::Time at)
