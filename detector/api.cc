@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <chrono>
+#include <future>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -35,15 +37,17 @@ Api::Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& inde
 HttpResponse Api::Handle(const HttpRequest& request) {
   const std::string& path = request.path;
   bool read = request.method == "GET" || request.method == "HEAD";
-  if (absl::StartsWith(path, "/api/v1/incidents/") && absl::EndsWith(path, "/ack")) {
+  for (absl::string_view action : {"ack", "resolve"}) {
+    const std::string suffix = absl::StrCat("/", action);
+    if (!absl::StartsWith(path, "/api/v1/incidents/") || !absl::EndsWith(path, suffix)) continue;
     if (request.method != "POST") {
       HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
       response.headers.push_back({"Allow", "POST"});
       return response;
     }
     absl::string_view id = absl::string_view(path).substr(sizeof("/api/v1/incidents/") - 1);
-    id.remove_suffix(sizeof("/ack") - 1);
-    return Acknowledge(request, id);
+    id.remove_suffix(suffix.size());
+    return ActOnIncident(request, id, action);
   }
   if (path == "/metrics" || path == "/healthz" || absl::StartsWith(path, "/api/v1/incidents")) {
     if (!read) {
@@ -102,9 +106,10 @@ HttpResponse Unauthorized() {
 
 }  // namespace
 
-HttpResponse Api::Acknowledge(const HttpRequest& request, absl::string_view id) {
+HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id,
+                                absl::string_view action) {
   if (config_.server.api_tokens.empty()) {
-    return JsonError(403, "acknowledging is disabled: set [server] api_tokens to allow it");
+    return JsonError(403, "acting on incidents is disabled: set [server] api_tokens to allow it");
   }
   std::optional<std::string> actor = BearerOwner(request, config_.server.api_tokens);
   if (!actor.has_value()) return Unauthorized();
@@ -123,16 +128,25 @@ HttpResponse Api::Acknowledge(const HttpRequest& request, absl::string_view id) 
       comment = it->get<std::string>();
     }
   }
-  absl::StatusOr<Incident> acknowledged =
-      ledger_.AcknowledgeIncident(number, clock_.WallNow(), *actor, comment);
-  if (absl::IsNotFound(acknowledged.status())) return JsonError(404, acknowledged.status().message());
-  if (absl::IsFailedPrecondition(acknowledged.status())) {
-    return JsonError(409, acknowledged.status().message());
+  absl::StatusOr<Incident> done = absl::UnavailableError("the engine did not answer in time");
+  if (action == "ack") {
+    done = ledger_.AcknowledgeIncident(number, clock_.WallNow(), *actor, comment);
+    if (done.ok()) {
+      LogLine(absl::StrCat(done->id(), " acknowledged by ", *actor,
+                           comment.empty() ? "" : absl::StrCat(": ", comment)));
+      if (on_outbox_) on_outbox_();
+    }
+  } else {
+    // Through the engine, which owns the link between alerts and incidents.
+    std::future<absl::StatusOr<Incident>> resolved =
+        engine_.RequestResolve(number, *actor, comment);
+    if (resolved.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
+      done = resolved.get();
+    }
   }
-  if (!acknowledged.ok()) return JsonError(503, acknowledged.status().message());
-  LogLine(absl::StrCat(acknowledged->id(), " acknowledged by ", *actor,
-                       comment.empty() ? "" : absl::StrCat(": ", comment)));
-  if (on_outbox_) on_outbox_();
+  if (absl::IsNotFound(done.status())) return JsonError(404, done.status().message());
+  if (absl::IsFailedPrecondition(done.status())) return JsonError(409, done.status().message());
+  if (!done.ok()) return JsonError(503, done.status().message());
   absl::StatusOr<Incident> now = ledger_.GetIncident(number);
   if (!now.ok()) return JsonError(503, now.status().message());
   return HttpResponse::Json(200, IncidentToJson(*now).dump());

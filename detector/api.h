@@ -40,8 +40,9 @@ class Api {
   HttpResponse GetIncident(absl::string_view id);
   // POST /api/v1/write (Prometheus text) and /api/v1/events (JSON).
   HttpResponse Push(const HttpRequest& request);
-  // POST /api/v1/incidents/{id}/ack.
-  HttpResponse Acknowledge(const HttpRequest& request, absl::string_view id);
+  // POST /api/v1/incidents/{id}/ack and /resolve.
+  HttpResponse ActOnIncident(const HttpRequest& request, absl::string_view id,
+                             absl::string_view action);
   // The name under which `tokens` holds the request's bearer token, compared
   // in constant time; nullopt when none matches.
   static std::optional<std::string> BearerOwner(

@@ -132,6 +132,11 @@ void Engine::Stop() {
   }
   queue_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(queue_mu_);
+  for (auto& request : resolve_requests_) {
+    request->done.set_value(absl::UnavailableError("klaxon is stopping"));
+  }
+  resolve_requests_.clear();
 }
 
 void Engine::Ingest(SampleBatch batch) {
@@ -154,7 +159,7 @@ void Engine::Loop() {
     }
     queue_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
                        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-                         return stopping_ || !queue_.empty();
+                         return stopping_ || !queue_.empty() || !resolve_requests_.empty();
                        });
   }
 }
@@ -169,12 +174,50 @@ std::optional<absl::Time> Engine::NextWakeup() const {
   return next;
 }
 
+std::future<absl::StatusOr<Incident>> Engine::RequestResolve(int64_t number, std::string actor,
+                                                             std::string comment) {
+  auto request = std::make_unique<ResolveRequest>();
+  request->number = number;
+  request->actor = std::move(actor);
+  request->comment = std::move(comment);
+  std::future<absl::StatusOr<Incident>> done = request->done.get_future();
+  {
+    std::lock_guard lock(queue_mu_);
+    resolve_requests_.push_back(std::move(request));
+  }
+  queue_cv_.notify_one();
+  return done;
+}
+
+void Engine::HandleResolve(ResolveRequest& request, absl::Time now) {
+  std::string why = absl::StrCat("resolved by ", request.actor);
+  if (!request.comment.empty()) absl::StrAppend(&why, ": ", request.comment);
+  absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(request.number, now, why);
+  if (resolved.ok()) {
+    for (Rule& rule : rules_) {
+      for (auto it = rule.open.begin(); it != rule.open.end(); ++it) {
+        if (it->second != request.number) continue;
+        rule.resolved_by_hand.insert(it->first);
+        rule.unconfirmed.erase(it->first);
+        rule.open.erase(it);
+        break;
+      }
+    }
+    LogLine(absl::StrCat(resolved->id(), " ", why));
+    on_outbox_();
+  }
+  request.done.set_value(std::move(resolved));
+}
+
 void Engine::ProcessPending() {
   std::vector<SampleBatch> batches;
+  std::vector<std::unique_ptr<ResolveRequest>> resolves;
   {
     std::lock_guard lock(queue_mu_);
     batches.swap(queue_);
+    resolves.swap(resolve_requests_);
   }
+  for (auto& request : resolves) HandleResolve(*request, clock_.WallNow());
   std::vector<bool> dirty(records_.size() + rules_.size(), false);
   for (const SampleBatch& batch : batches) Apply(batch, dirty);
 
@@ -403,7 +446,10 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
   for (const Alert& alert : alerts) {
     uint64_t fingerprint = alert.labels.Fingerprint();
     active[fingerprint] = &alert;
-    if (alert.state != AlertState::kFiring || rule.open.contains(fingerprint)) continue;
+    if (alert.state != AlertState::kFiring || rule.open.contains(fingerprint) ||
+        rule.resolved_by_hand.contains(fingerprint)) {
+      continue;
+    }
     if (std::optional<int64_t> parent = ParentIncident(rule)) {
       auto [it, first] = rule.attached.try_emplace(fingerprint, *parent);
       if (first || it->second != *parent) {
@@ -420,6 +466,8 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
   }
   absl::erase_if(rule.attached,
                  [&](const auto& entry) { return !active.contains(entry.first); });
+  absl::erase_if(rule.resolved_by_hand,
+                 [&](uint64_t fingerprint) { return !active.contains(fingerprint); });
   std::vector<uint64_t> cleared;
   bool warming_up = now < started_at_ + eval_options_.lookback;
   for (const auto& [fingerprint, number] : rule.open) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,6 +74,13 @@ class Engine : public SeriesReader {
 
   // Queues a batch and wakes the engine thread. Thread-safe.
   void Ingest(SampleBatch batch);
+  // A person resolves an incident by hand: recorded on the engine's thread,
+  // which also stops its alert, if still firing, from opening a new incident
+  // until its condition has cleared once. Thread-safe; the future is ready
+  // once the engine thread has handled it (kNotFound, kFailedPrecondition for
+  // one already resolved).
+  std::future<absl::StatusOr<Incident>> RequestResolve(int64_t number, std::string actor,
+                                                       std::string comment);
   // Handles every queued batch and every timer due at the clock's now.
   void ProcessPending();
 
@@ -105,6 +113,9 @@ class Engine : public SeriesReader {
     absl::flat_hash_map<uint64_t, int64_t> attached;
     // Alerts waiting out `for`, by fingerprint, as recorded in the ledger.
     absl::flat_hash_map<uint64_t, Labels> pending;
+    // Alerts whose incident a person resolved while they still fired: they
+    // open nothing until their condition clears.
+    absl::flat_hash_set<uint64_t> resolved_by_hand;
   };
   struct Record {
     std::unique_ptr<RecordingRule> recording;
@@ -182,6 +193,14 @@ class Engine : public SeriesReader {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::vector<SampleBatch> queue_ ABSL_GUARDED_BY(queue_mu_);
+  struct ResolveRequest {
+    int64_t number;
+    std::string actor;
+    std::string comment;
+    std::promise<absl::StatusOr<Incident>> done;
+  };
+  std::vector<std::unique_ptr<ResolveRequest>> resolve_requests_ ABSL_GUARDED_BY(queue_mu_);
+  void HandleResolve(ResolveRequest& request, absl::Time now);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::atomic<uint64_t> samples_ingested_{0};
   std::thread thread_;

@@ -35,6 +35,7 @@ class AcknowledgeTest : public ::testing::Test {
   void SetUp() override {
     setenv("KLAXON_TEST_ALICE_TOKEN", "alice-token-1", 1);
     auto service = HttpServer::Start("127.0.0.1:0", [this](const HttpRequest&) {
+      ++probes_;
       return healthy_ ? HttpResponse::Text(200, "ok\n") : HttpResponse::Text(503, "down\n");
     });
     ASSERT_TRUE(service.ok());
@@ -82,7 +83,11 @@ url = "%s"
   }
   testing::HttpResult Ack(const std::string& id, const std::string& token,
                           const std::string& body = "") {
-    return HttpPost(Url(absl::StrCat("/api/v1/incidents/", id, "/ack")), body,
+    return Act("ack", id, token, body);
+  }
+  testing::HttpResult Act(const std::string& action, const std::string& id,
+                          const std::string& token, const std::string& body = "") {
+    return HttpPost(Url(absl::StrCat("/api/v1/incidents/", id, "/", action)), body,
                     {{"Authorization", absl::StrCat("Bearer ", token)}});
   }
   nlohmann::json Incident(const std::string& id) {
@@ -96,6 +101,7 @@ url = "%s"
   }
 
   std::atomic<bool> healthy_{false};
+  std::atomic<int> probes_{0};
   std::unique_ptr<HttpServer> service_;
   TempDir dir_;
   WebhookReceiver receiver_;
@@ -141,6 +147,38 @@ TEST_F(AcknowledgeTest, AResolveBeforeAnyAcknowledgementKeepsTheAcknowledgePromi
   nlohmann::json incident = Incident("INC-000001");
   EXPECT_EQ(Clock(incident, "time_to_acknowledge")["state"], "met");
   EXPECT_THAT(incident["timeline"].dump(), HasSubstr("resolved before acknowledgement"));
+}
+
+TEST_F(AcknowledgeTest, AResolveByHandHoldsUntilTheConditionClears) {
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
+  EXPECT_EQ(Act("resolve", "INC-000001", "wrong-token").status, 401);
+  testing::HttpResult resolved =
+      Act("resolve", "INC-000001", "alice-token-1", R"({"comment": "false alarm"})");
+  ASSERT_EQ(resolved.status, 200) << resolved.body;
+  nlohmann::json incident = Incident("INC-000001");
+  EXPECT_EQ(incident["state"], "resolved");
+  EXPECT_THAT(incident["timeline"].dump(), HasSubstr("resolved by alice: false alarm"));
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound));
+  EXPECT_EQ(Act("resolve", "INC-000001", "alice-token-1").status, 409);
+
+  // The service is still down: the alert keeps firing, and opens nothing new
+  // until its condition has cleared once, however many probe runs fail.
+  const int seen = probes_;
+  ASSERT_TRUE(WaitFor([&] { return probes_ >= seen + 10; }, kBound));
+  EXPECT_EQ(nlohmann::json::parse(HttpGet(Url("/api/v1/incidents")).body)["incidents"].size(), 1u);
+  EXPECT_EQ(receiver_.accepted("opened").size(), 1u);
+
+  // After it clears, the next outage is a new incident.
+  healthy_ = true;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return HttpGet(Url("/metrics")).body.find("probe_success{probe=\"home\",service=\"checkout\"} 1") !=
+               std::string::npos;
+      },
+      kBound));
+  healthy_ = false;
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 2; }, kBound));
+  EXPECT_EQ(receiver_.accepted("opened")[1].incident_id, "INC-000002");
 }
 
 }  // namespace
