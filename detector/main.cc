@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "detector/daemon.h"
 #include "detector/demo.h"
 #include "detector/duration.h"
+#include "detector/incidents_cli.h"
 #include "detector/version.h"
 #include "rules/rule_test_runner.h"
 
@@ -31,19 +33,27 @@ Usage:
   klaxon demo  [--config FILE]  the demo: a local service that fails on a
                                 schedule, a local ticketing receiver, klaxon
                                 (default config: examples/demo.toml)
+  klaxon incidents list [--state S] | show ID | ack ID | resolve ID
+                                a running klaxon's incidents, through its API
+                                (--server HOST:PORT, default 127.0.0.1:9477;
+                                ack and resolve send $KLAXON_TOKEN)
   klaxon --version
   klaxon --help
 
 Options:
   --config FILE      the TOML configuration (see README.md)
   --duration D       demo only: stop after D (e.g. "90s"); default: until Ctrl-C
+  --server HOST:PORT incidents only: the klaxon to ask
+  --state S          incidents list only: open, acknowledged or resolved
+  --comment C        incidents ack/resolve only: recorded on the timeline
 )";
 
 struct Args {
   std::string command;
   std::string config;
   std::string duration;
-  std::vector<std::string> files;  // `test` only
+  std::vector<std::string> files;  // `test` only; `incidents`: its words
+  klaxon::IncidentsCliOptions incidents;
 };
 
 bool Parse(int argc, char** argv, Args& args, std::string& error) {
@@ -71,9 +81,15 @@ bool Parse(int argc, char** argv, Args& args, std::string& error) {
       if (!value(args.config)) return false;
     } else if (w.rfind("--duration", 0) == 0) {
       if (!value(args.duration)) return false;
+    } else if (w.rfind("--server", 0) == 0) {
+      if (!value(args.incidents.server)) return false;
+    } else if (w.rfind("--state", 0) == 0) {
+      if (!value(args.incidents.state)) return false;
+    } else if (w.rfind("--comment", 0) == 0) {
+      if (!value(args.incidents.comment)) return false;
     } else if (!w.empty() && w[0] != '-' && args.command.empty()) {
       args.command = w;
-    } else if (!w.empty() && w[0] != '-' && args.command == "test") {
+    } else if (!w.empty() && w[0] != '-' && (args.command == "test" || args.command == "incidents")) {
       args.files.push_back(w);
     } else {
       error = absl::StrCat("unknown argument \"", w, "\"");
@@ -200,6 +216,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     return RunRuleTestFiles(args.files);
+  }
+  if (args.command == "incidents") {
+    if (const char* token = std::getenv("KLAXON_TOKEN")) args.incidents.token = token;
+    return klaxon::RunIncidentsCommand(args.files, args.incidents, stdout, stderr);
   }
   if (args.command == "run") {
     if (args.config.empty()) return Fail(absl::InvalidArgumentError("run needs --config FILE"));

@@ -1,10 +1,12 @@
 // The klaxon binary as a real process: kill -9 loses no owed delivery, SIGTERM
 // stops it cleanly, `klaxon check` names the file, line and column of errors.
 #include <signal.h>
+#include <stdlib.h>
 
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "detector/http_server.h"
@@ -116,6 +118,67 @@ TEST_F(DaemonProcessTest, KillNineBeforeDeliveryLosesNothing) {
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound))
       << second->Log();
   EXPECT_EQ(receiver_.accepted("resolved")[0].incident_id, "INC-000001");
+}
+
+TEST_F(DaemonProcessTest, IncidentsCommandListsShowsAndAcknowledges) {
+  setenv("KLAXON_TEST_ALICE_TOKEN", "alice-token-1", 1);
+  WriteFile(dir_.File("ack.toml"), absl::StrFormat(R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "ack-data"
+api_tokens = { alice = "env:KLAXON_TEST_ALICE_TOKEN" }
+
+[[probe.http]]
+name = "api"
+url = "http://%s/health"
+interval = "100ms"
+timeout = "80ms"
+
+[[rule]]
+name = "ApiDown"
+expr = 'probe_success{probe="api"} == 0'
+)",
+                                                   service_->address()));
+  ChildProcess daemon({BinaryPath("klaxon"), "run", "--config", dir_.File("ack.toml")},
+                      dir_.File("ack-run.log"));
+  const std::string address = ListenAddress(daemon);
+  ASSERT_FALSE(address.empty()) << daemon.Log();
+  healthy_ = false;
+  auto incidents = [&](std::vector<std::string> words, const std::string& log) {
+    std::vector<std::string> argv = {BinaryPath("klaxon"), "incidents"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.push_back(absl::StrCat("--server=", address));
+    auto child = std::make_unique<ChildProcess>(argv, dir_.File(log));
+    std::optional<int> status = child->Wait(kBound);
+    return std::make_pair(status.value_or(-1), child->Log());
+  };
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(incidents({"list"}, "list.log").second,
+                                                     "INC-000001  open"); },
+                      kBound))
+      << daemon.Log();
+
+  unsetenv("KLAXON_TOKEN");
+  auto [no_token, no_token_log] = incidents({"ack", "INC-000001"}, "ack0.log");
+  EXPECT_EQ(no_token, 2);
+  EXPECT_THAT(no_token_log, HasSubstr("KLAXON_TOKEN"));
+  setenv("KLAXON_TOKEN", "wrong", 1);
+  auto [wrong, wrong_log] = incidents({"ack", "INC-000001"}, "ack1.log");
+  EXPECT_EQ(wrong, 1);
+  EXPECT_THAT(wrong_log, HasSubstr("401"));
+  setenv("KLAXON_TOKEN", "alice-token-1", 1);
+  auto [acked, acked_log] = incidents({"ack", "INC-000001", "--comment", "looking"}, "ack2.log");
+  EXPECT_EQ(acked, 0) << acked_log;
+  EXPECT_THAT(acked_log, HasSubstr("INC-000001  acknowledged"));
+  unsetenv("KLAXON_TOKEN");
+
+  auto [shown, shown_log] = incidents({"show", "INC-000001"}, "show.log");
+  EXPECT_EQ(shown, 0);
+  EXPECT_THAT(shown_log, HasSubstr("acknowledged by alice: looking"));
+  auto [missing, missing_log] = incidents({"show", "INC-000042"}, "show2.log");
+  EXPECT_EQ(missing, 1);
+  EXPECT_THAT(missing_log, HasSubstr("404"));
+  auto [bad, bad_log] = incidents({"frob"}, "bad.log");
+  EXPECT_EQ(bad, 2);
 }
 
 TEST_F(DaemonProcessTest, SigtermStopsCleanly) {
