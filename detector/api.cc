@@ -5,6 +5,7 @@
 #include <chrono>
 #include <future>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -64,6 +65,14 @@ HttpResponse Api::Handle(const HttpRequest& request) {
     }
     return Push(request);
   }
+  if (path == "/api/v1/changes") {
+    if (request.method != "POST" && !read) {
+      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      response.headers.push_back({"Allow", "GET, HEAD, POST"});
+      return response;
+    }
+    return Changes(request);
+  }
   if (path == "/metrics") return Metrics();
   if (path == "/healthz") return HttpResponse::Text(200, "ok\n");
   if (path == "/api/v1/incidents") return ListIncidents(request);
@@ -105,6 +114,84 @@ HttpResponse Unauthorized() {
 }
 
 }  // namespace
+
+namespace {
+
+nlohmann::json ChangeToJson(const Change& change) {
+  nlohmann::json j = {{"id", change.id},
+                      {"service", change.service},
+                      {"at", FormatTimestamp(change.at)},
+                      {"who", change.who},
+                      {"what", change.what}};
+  if (!change.link.empty()) j["link"] = change.link;
+  return j;
+}
+
+}  // namespace
+
+HttpResponse Api::Changes(const HttpRequest& request) {
+  if (request.method != "POST") {
+    const std::string service = request.QueryParam("service");
+    if (service.empty()) return JsonError(400, "name the service: /api/v1/changes?service=checkout");
+    const absl::Time now = clock_.WallNow();
+    absl::StatusOr<std::vector<Change>> changes =
+        ledger_.Changes(service, now - absl::Hours(24 * 30), now + absl::Hours(24));
+    if (!changes.ok()) return JsonError(503, changes.status().message());
+    nlohmann::json list = nlohmann::json::array();
+    for (const Change& change : *changes) list.push_back(ChangeToJson(change));
+    return HttpResponse::Json(200, nlohmann::json{{"changes", std::move(list)}}.dump());
+  }
+  if (config_.server.api_tokens.empty()) {
+    return JsonError(403, "reporting changes is disabled: set [server] api_tokens to allow it");
+  }
+  std::optional<std::string> reporter = BearerOwner(request, config_.server.api_tokens);
+  if (!reporter.has_value()) return Unauthorized();
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object()) {
+    return JsonError(400, "expected a JSON object {\"service\", \"what\", \"who\", \"at\", \"link\"}");
+  }
+  for (const auto& [key, unused] : body.items()) {
+    if (key != "service" && key != "what" && key != "who" && key != "at" && key != "link") {
+      return JsonError(400, absl::StrCat(key, ": unknown field (expected service, what, who, at, link)"));
+    }
+  }
+  auto text = [&](const char* key, bool required, std::string& out) -> std::optional<HttpResponse> {
+    auto it = body.find(key);
+    if (it == body.end() || (it->is_string() && it->get<std::string>().empty())) {
+      if (required) return JsonError(400, absl::StrCat(key, ": missing"));
+      return std::nullopt;
+    }
+    if (!it->is_string()) return JsonError(400, absl::StrCat(key, ": expected a string"));
+    out = it->get<std::string>();
+    return std::nullopt;
+  };
+  Change change;
+  change.who = *reporter;
+  for (auto [key, required, out] : {std::tuple{"service", true, &change.service},
+                                    std::tuple{"what", true, &change.what},
+                                    std::tuple{"who", false, &change.who},
+                                    std::tuple{"link", false, &change.link}}) {
+    if (std::optional<HttpResponse> bad = text(key, required, *out)) return *bad;
+  }
+  if (config_.FindService(change.service) == nullptr) {
+    return JsonError(400, absl::StrCat("service: no [[service]] named \"", change.service, "\""));
+  }
+  change.at = clock_.WallNow();
+  if (auto at = body.find("at"); at != body.end()) {
+    std::string error;
+    if (at->is_number()) {
+      change.at = absl::FromUnixMillis(static_cast<int64_t>(at->get<double>() * 1000));
+    } else if (!at->is_string() ||
+               !absl::ParseTime(absl::RFC3339_full, at->get<std::string>(), &change.at, &error)) {
+      return JsonError(400, "at: expected RFC 3339 text or Unix seconds");
+    }
+  }
+  absl::StatusOr<int64_t> id = ledger_.RecordChange(change);
+  if (!id.ok()) return JsonError(503, id.status().message());
+  change.id = *id;
+  LogLine(absl::StrCat("change to ", change.service, " by ", change.who, ": ", change.what));
+  return HttpResponse::Json(201, ChangeToJson(change).dump());
+}
 
 HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id,
                                 absl::string_view action) {

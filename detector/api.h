@@ -40,6 +40,8 @@ class Api {
   HttpResponse GetIncident(absl::string_view id);
   // POST /api/v1/write (Prometheus text) and /api/v1/events (JSON).
   HttpResponse Push(const HttpRequest& request);
+  // POST /api/v1/changes (api_tokens) and GET /api/v1/changes?service=S.
+  HttpResponse Changes(const HttpRequest& request);
   // POST /api/v1/incidents/{id}/ack and /resolve.
   HttpResponse ActOnIncident(const HttpRequest& request, absl::string_view id,
                              absl::string_view action);

@@ -1010,8 +1010,11 @@ class Loader : public TomlWalker {
   }
 
   void LoadService(const toml::table& table, const std::string& path) {
-    CheckKeys(table, path, {"name", "tickets", "sla", "slo"});
+    CheckKeys(table, path, {"name", "tickets", "sla", "slo", "change_lookback"});
     ServiceConfig service;
+    if (auto lookback = Duration(table, "change_lookback", path, Sign::kNonNegative)) {
+      service.change_lookback = *lookback;
+    }
     bool named = false;
     if (std::optional<std::string> name = Name(table, path, "service", service_names_)) {
       if (!IsServiceName(*name)) {

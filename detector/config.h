@@ -75,6 +75,9 @@ struct ServiceConfig {
   std::vector<SloConfig> slos;  // [[service.slo]], file order
   // Ticket sinks (by name) that get this service's incidents; empty: every sink.
   std::vector<std::string> tickets;
+  // Default: 2h. Changes reported for this service this long before an
+  // incident's first evidence go on its timeline.
+  absl::Duration change_lookback = absl::Hours(2);
 };
 
 struct RuleConfig {

@@ -582,6 +582,14 @@ void Engine::OpenIncident(Rule& rule, const Alert& alert, absl::Time now) {
     return;
   }
   rule.open[incident.fingerprint] = opened->number;
+  if (const ServiceConfig* service = config_.FindService(incident.service)) {
+    absl::StatusOr<int> changes =
+        ledger_.AttachChanges(opened->number, service->name,
+                              incident.first_evidence - service->change_lookback, now);
+    if (!changes.ok()) {
+      LogLine(absl::StrCat(opened->id(), ": could not attach changes: ", changes.status().message()));
+    }
+  }
   for (const SlaClock& clock : opened->clocks) {
     if (!next_clock_deadline_ || clock.deadline < *next_clock_deadline_) {
       next_clock_deadline_ = clock.deadline;

@@ -13,7 +13,7 @@ using internal::SqliteStatement;
 namespace {
 
 // Bump with a migration step in Migrate() whenever the schema changes.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr absl::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS incidents (
@@ -75,6 +75,15 @@ CREATE TABLE IF NOT EXISTS pending_alerts (
   labels TEXT NOT NULL,
   active_at_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  service TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  who TEXT NOT NULL,
+  what TEXT NOT NULL,
+  link TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS changes_service ON changes(service, at_ms);
 CREATE TABLE IF NOT EXISTS log_state (
   log TEXT PRIMARY KEY,
   state BLOB NOT NULL
@@ -733,6 +742,65 @@ absl::Status Ledger::SaveLogState(const std::string& log, absl::string_view stat
       SqliteStatement stmt,
       db_.Prepare("INSERT OR REPLACE INTO log_state(log, state) VALUES (?, ?)"));
   return stmt.Bind(1, log).Bind(2, state).Run();
+}
+
+absl::StatusOr<int64_t> Ledger::RecordChange(const Change& change) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_.Prepare("INSERT INTO changes(service, at_ms, who, what, link) VALUES (?, ?, ?, ?, ?)"));
+  KLAXON_RETURN_IF_ERROR(insert.Bind(1, change.service)
+                             .Bind(2, Ms(change.at))
+                             .Bind(3, change.who)
+                             .Bind(4, change.what)
+                             .Bind(5, change.link)
+                             .Run());
+  return db_.LastInsertRowId();
+}
+
+absl::StatusOr<std::vector<Change>> Ledger::Changes(const std::string& service, absl::Time from,
+                                                    absl::Time to) {
+  std::lock_guard lock(mu_);
+  return SelectChanges(service, from, to);
+}
+
+absl::StatusOr<std::vector<Change>> Ledger::SelectChanges(const std::string& service,
+                                                          absl::Time from, absl::Time to) {
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT id, at_ms, who, what, link FROM changes WHERE service = ? AND "
+                  "at_ms >= ? AND at_ms <= ? ORDER BY at_ms, id"));
+  select.Bind(1, service).Bind(2, Ms(from)).Bind(3, Ms(to));
+  std::vector<Change> changes;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    Change change;
+    change.id = select.Int(0);
+    change.service = service;
+    change.at = absl::FromUnixMillis(select.Int(1));
+    change.who = select.Text(2);
+    change.what = select.Text(3);
+    change.link = select.Text(4);
+    changes.push_back(std::move(change));
+  }
+  return changes;
+}
+
+absl::StatusOr<int> Ledger::AttachChanges(int64_t number, const std::string& service,
+                                          absl::Time from, absl::Time to) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(std::vector<Change> changes, SelectChanges(service, from, to));
+  for (const Change& change : changes) {
+    std::string text = absl::StrCat("change before this incident: ", change.what, " (by ",
+                                    change.who, ")");
+    if (!change.link.empty()) absl::StrAppend(&text, " ", change.link);
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {change.at, "change", text}));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return static_cast<int>(changes.size());
 }
 
 }  // namespace klaxon

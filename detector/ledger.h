@@ -50,6 +50,17 @@ struct PendingAlert {
   absl::Time active_at;
 };
 
+// A change to a service (a deploy, a config push, a migration), reported by
+// whoever made it, so that an incident soon after shows it.
+struct Change {
+  int64_t id = 0;
+  std::string service;
+  absl::Time at;
+  std::string who;
+  std::string what;
+  std::string link;  // "" when none
+};
+
 class Ledger {
  public:
   // Opens or creates the database at `path` (its folder must exist).
@@ -103,6 +114,15 @@ class Ledger {
   absl::Status ForgetPendingAlert(const Labels& labels);
   absl::StatusOr<std::vector<PendingAlert>> PendingAlerts();
 
+  absl::StatusOr<int64_t> RecordChange(const Change& change);
+  // The service's changes from `from` to `to`, inclusive, oldest first.
+  absl::StatusOr<std::vector<Change>> Changes(const std::string& service, absl::Time from,
+                                              absl::Time to);
+  // Puts the service's changes from `from` to `to` on the incident's
+  // timeline, each at its own time ("change before this incident: ...").
+  absl::StatusOr<int> AttachChanges(int64_t number, const std::string& service, absl::Time from,
+                                    absl::Time to);
+
   // Where a [[log]] source was (file positions and its counters), saved after
   // each read so that a restart neither loses nor double-counts a line.
   absl::StatusOr<std::optional<std::string>> LogState(const std::string& log);
@@ -120,6 +140,8 @@ class Ledger {
   absl::StatusOr<std::optional<SlaClock>> MeetClock(int64_t number, absl::string_view name,
                                                     absl::Time at, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<Change>> SelectChanges(const std::string& service, absl::Time from,
+                                                    absl::Time to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OweToOpenedSinks(const Incident& incident, const std::string& event, absl::Time at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertOutbox(const Incident& incident, const std::string& event,

@@ -22,6 +22,7 @@ namespace klaxon {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::HttpGet;
 using testing::HttpPost;
 using testing::TempDir;
@@ -179,6 +180,35 @@ TEST_F(AcknowledgeTest, AResolveByHandHoldsUntilTheConditionClears) {
   healthy_ = false;
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 2; }, kBound));
   EXPECT_EQ(receiver_.accepted("opened")[1].incident_id, "INC-000002");
+}
+
+TEST_F(AcknowledgeTest, ChangesBeforeAnIncidentAreOnItsTimeline) {
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
+  healthy_ = true;
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound));
+
+  auto post = [&](const std::string& body, const std::string& token = "alice-token-1") {
+    return HttpPost(Url("/api/v1/changes"), body, {{"Authorization", "Bearer " + token}});
+  };
+  EXPECT_EQ(post(R"({"service": "checkout", "what": "x"})", "wrong").status, 401);
+  EXPECT_EQ(post(R"({"service": "search", "what": "x"})").status, 400);
+  EXPECT_EQ(post(R"({"service": "checkout"})").status, 400);
+  EXPECT_EQ(post(R"({"service": "checkout", "what": "x", "colour": "red"})").status, 400);
+  testing::HttpResult deploy = post(
+      R"({"service": "checkout", "what": "deploy v42", "who": "ci", "link": "https://ci/42"})");
+  ASSERT_EQ(deploy.status, 201) << deploy.body;
+  nlohmann::json listed =
+      nlohmann::json::parse(HttpGet(Url("/api/v1/changes?service=checkout")).body);
+  ASSERT_EQ(listed["changes"].size(), 1u);
+  EXPECT_EQ(listed["changes"][0]["who"], "ci");
+
+  healthy_ = false;
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 2; }, kBound));
+  nlohmann::json incident = Incident("INC-000002");
+  EXPECT_THAT(incident["timeline"].dump(),
+              HasSubstr("change before this incident: deploy v42 (by ci) https://ci/42"));
+  // The first incident came before the change and does not show it.
+  EXPECT_THAT(Incident("INC-000001")["timeline"].dump(), Not(HasSubstr("deploy v42")));
 }
 
 }  // namespace
