@@ -42,7 +42,8 @@ HttpResponse Api::Handle(const HttpRequest& request) {
     const std::string suffix = absl::StrCat("/", action);
     if (!absl::StartsWith(path, "/api/v1/incidents/") || !absl::EndsWith(path, suffix)) continue;
     if (request.method != "POST") {
-      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      HttpResponse response =
+          JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
       response.headers.push_back({"Allow", "POST"});
       return response;
     }
@@ -52,14 +53,16 @@ HttpResponse Api::Handle(const HttpRequest& request) {
   }
   if (path == "/metrics" || path == "/healthz" || absl::StartsWith(path, "/api/v1/incidents")) {
     if (!read) {
-      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      HttpResponse response =
+          JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
       response.headers.push_back({"Allow", "GET, HEAD"});
       return response;
     }
   }
   if (path == "/api/v1/write" || path == "/api/v1/events") {
     if (request.method != "POST") {
-      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      HttpResponse response =
+          JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
       response.headers.push_back({"Allow", "POST"});
       return response;
     }
@@ -67,7 +70,8 @@ HttpResponse Api::Handle(const HttpRequest& request) {
   }
   if (path == "/api/v1/changes") {
     if (request.method != "POST" && !read) {
-      HttpResponse response = JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
+      HttpResponse response =
+          JsonError(405, absl::StrCat(request.method, " is not allowed on ", path));
       response.headers.push_back({"Allow", "GET, HEAD, POST"});
       return response;
     }
@@ -132,7 +136,8 @@ nlohmann::json ChangeToJson(const Change& change) {
 HttpResponse Api::Changes(const HttpRequest& request) {
   if (request.method != "POST") {
     const std::string service = request.QueryParam("service");
-    if (service.empty()) return JsonError(400, "name the service: /api/v1/changes?service=checkout");
+    if (service.empty())
+      return JsonError(400, "name the service: /api/v1/changes?service=checkout");
     const absl::Time now = clock_.WallNow();
     absl::StatusOr<std::vector<Change>> changes =
         ledger_.Changes(service, now - absl::Hours(24 * 30), now + absl::Hours(24));
@@ -148,11 +153,13 @@ HttpResponse Api::Changes(const HttpRequest& request) {
   if (!reporter.has_value()) return Unauthorized();
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
   if (!body.is_object()) {
-    return JsonError(400, "expected a JSON object {\"service\", \"what\", \"who\", \"at\", \"link\"}");
+    return JsonError(400,
+                     "expected a JSON object {\"service\", \"what\", \"who\", \"at\", \"link\"}");
   }
   for (const auto& [key, unused] : body.items()) {
     if (key != "service" && key != "what" && key != "who" && key != "at" && key != "link") {
-      return JsonError(400, absl::StrCat(key, ": unknown field (expected service, what, who, at, link)"));
+      return JsonError(
+          400, absl::StrCat(key, ": unknown field (expected service, what, who, at, link)"));
     }
   }
   auto text = [&](const char* key, bool required, std::string& out) -> std::optional<HttpResponse> {
@@ -167,10 +174,9 @@ HttpResponse Api::Changes(const HttpRequest& request) {
   };
   Change change;
   change.who = *reporter;
-  for (auto [key, required, out] : {std::tuple{"service", true, &change.service},
-                                    std::tuple{"what", true, &change.what},
-                                    std::tuple{"who", false, &change.who},
-                                    std::tuple{"link", false, &change.link}}) {
+  for (auto [key, required, out] :
+       {std::tuple{"service", true, &change.service}, std::tuple{"what", true, &change.what},
+        std::tuple{"who", false, &change.who}, std::tuple{"link", false, &change.link}}) {
     if (std::optional<HttpResponse> bad = text(key, required, *out)) return *bad;
   }
   if (config_.FindService(change.service) == nullptr) {
@@ -209,7 +215,8 @@ HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id
   std::string comment;
   if (!request.body.empty()) {
     nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-    if (!body.is_object()) return JsonError(400, "body must be a JSON object such as {\"comment\": \"...\"}");
+    if (!body.is_object())
+      return JsonError(400, "body must be a JSON object such as {\"comment\": \"...\"}");
     if (auto it = body.find("comment"); it != body.end()) {
       if (!it->is_string()) return JsonError(400, "comment must be a string");
       comment = it->get<std::string>();
@@ -249,8 +256,9 @@ HttpResponse Api::Push(const HttpRequest& request) {
   const int64_t now_ms = absl::ToUnixMillis(clock_.WallNow());
   absl::StatusOr<SampleBatch> batch =
       request.path == "/api/v1/write"
-          ? push_decoder_.DecodeText(request.body,
-                                     ExpositionFormatFromContentType(request.Header("content-type")), now_ms)
+          ? push_decoder_.DecodeText(
+                request.body, ExpositionFormatFromContentType(request.Header("content-type")),
+                now_ms)
           : push_decoder_.DecodeEvents(request.body, now_ms);
   if (!batch.ok()) return JsonError(400, batch.status().message());
   const size_t accepted = batch->samples.size();
@@ -272,8 +280,8 @@ HttpResponse Api::Metrics() {
     series.push_back({&index_.Get(v.series), v.value});
   }
   EngineFacts facts{engine_.samples_ingested(), index_.size()};
-  HttpResponse response = HttpResponse::Text(
-      200, metrics_page_.Render(*stats, incident_keys, sinks, series, facts));
+  HttpResponse response =
+      HttpResponse::Text(200, metrics_page_.Render(*stats, incident_keys, sinks, series, facts));
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   return response;
 }

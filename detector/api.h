@@ -26,8 +26,8 @@ class Api {
  public:
   // `on_outbox` is called after an API call owed deliveries, to wake the
   // dispatcher.
-  Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
-      const Clock& clock, std::function<void()> on_outbox);
+  Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index, const Clock& clock,
+      std::function<void()> on_outbox);
   // Non-copyable: holds the metrics registry.
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

@@ -70,9 +70,9 @@ struct LogSources::State {
     std::unique_ptr<LogMatcher> matcher ABSL_GUARDED_BY(mu);
     std::unique_ptr<LogTailer> tailer;  // poll thread only
     std::unique_ptr<SyslogListener> listener;
-    bool changed ABSL_GUARDED_BY(mu) = true;  // emit once at start, even with nothing read
-    uint64_t bytes_read = 0;                  // poll thread only: the tailer's, at the last poll
-    std::string last_error;                   // reported once until it changes
+    bool changed ABSL_GUARDED_BY(mu) = true;    // emit once at start, even with nothing read
+    uint64_t bytes_read = 0;                    // poll thread only: the tailer's, at the last poll
+    std::string last_error;                     // reported once until it changes
     absl::flat_hash_map<Labels, SeriesId> ids;  // poll thread only
   };
 
@@ -93,9 +93,11 @@ struct LogSources::State {
   absl::Status Start() {
     for (auto& log : logs) {
       const std::string& name = log->options.matcher.log;
-      absl::StatusOr<std::unique_ptr<LogMatcher>> matcher = LogMatcher::Create(log->options.matcher);
+      absl::StatusOr<std::unique_ptr<LogMatcher>> matcher =
+          LogMatcher::Create(log->options.matcher);
       if (!matcher.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("log \"", name, "\": ", matcher.status().message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("log \"", name, "\": ", matcher.status().message()));
       }
       std::vector<FilePosition> positions;
       absl::StatusOr<std::optional<std::string>> saved = store.Load(name);
@@ -108,7 +110,8 @@ struct LogSources::State {
           // Starting over beats refusing to start: the counters reset, which
           // rate() and increase() read as a restart of the source.
           positions.clear();
-          LogError(*log, absl::StrCat("saved state unreadable, starting afresh: ", decoded.message()));
+          LogError(*log,
+                   absl::StrCat("saved state unreadable, starting afresh: ", decoded.message()));
         }
       }
       {
@@ -172,7 +175,8 @@ struct LogSources::State {
       lock.unlock();
       PollAll();
       lock.lock();
-      stop_cv.wait_for(lock, absl::ToChronoMilliseconds(poll_interval), [this] { return stopping; });
+      stop_cv.wait_for(lock, absl::ToChronoMilliseconds(poll_interval),
+                       [this] { return stopping; });
     }
   }
 
@@ -238,8 +242,7 @@ struct LogSources::State {
 };
 
 LogSources::LogSources(std::vector<LogSourceOptions> logs, SeriesIndex& index, const Clock& clock,
-                       SampleConsumer consumer, LogStateStore& store,
-                       absl::Duration poll_interval)
+                       SampleConsumer consumer, LogStateStore& store, absl::Duration poll_interval)
     : state_(std::make_unique<State>(std::move(logs), index, clock, std::move(consumer), store,
                                      poll_interval)) {}
 

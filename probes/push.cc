@@ -68,8 +68,8 @@ absl::StatusOr<double> EventValue(const nlohmann::json& value) {
 
 }  // namespace
 
-absl::StatusOr<SampleBatch> PushDecoder::DecodeText(absl::string_view body,
-                                                    ExpositionFormat format, int64_t now_ms) {
+absl::StatusOr<SampleBatch> PushDecoder::DecodeText(absl::string_view body, ExpositionFormat format,
+                                                    int64_t now_ms) {
   SampleBatch batch;
   std::vector<Label> labels;
   absl::Status status = parser_.Parse(body, format, [&](const ExpositionSample& sample) {

@@ -22,9 +22,9 @@ namespace klaxon {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HttpGet;
 using testing::HttpPost;
+using ::testing::Not;
 using testing::TempDir;
 using testing::WaitFor;
 using testing::WebhookReceiver;
@@ -41,8 +41,8 @@ class AcknowledgeTest : public ::testing::Test {
     });
     ASSERT_TRUE(service.ok());
     service_ = std::move(*service);
-    absl::StatusOr<Config> config = LoadConfigString(
-        absl::StrFormat(R"(
+    absl::StatusOr<Config> config =
+        LoadConfigString(absl::StrFormat(R"(
 [server]
 listen = "127.0.0.1:0"
 data_dir = "%s"
@@ -71,8 +71,8 @@ name = "tickets"
 type = "webhook"
 url = "%s"
 )",
-                        dir_.path(), service_->address(), receiver_.url()),
-        dir_.File("klaxon.toml"));
+                                         dir_.path(), service_->address(), receiver_.url()),
+                         dir_.File("klaxon.toml"));
     ASSERT_TRUE(config.ok()) << config.status();
     auto daemon = Daemon::Start(*config, clock_);
     ASSERT_TRUE(daemon.ok()) << daemon.status();
@@ -173,7 +173,8 @@ TEST_F(AcknowledgeTest, AResolveByHandHoldsUntilTheConditionClears) {
   healthy_ = true;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return HttpGet(Url("/metrics")).body.find("probe_success{probe=\"home\",service=\"checkout\"} 1") !=
+        return HttpGet(Url("/metrics"))
+                   .body.find("probe_success{probe=\"home\",service=\"checkout\"} 1") !=
                std::string::npos;
       },
       kBound));

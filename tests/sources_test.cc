@@ -1,10 +1,10 @@
 // Every kind of source wired through a real daemon, in process: what a pushed
 // sample, a scraped target, a log line and a syslog message become on
 // /metrics and, through a rule, as an incident; and what bad pushes are told.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -28,9 +28,9 @@ namespace klaxon {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HttpGet;
 using testing::HttpPost;
+using ::testing::Not;
 using testing::TempDir;
 using testing::WaitFor;
 using testing::WebhookReceiver;
@@ -239,8 +239,8 @@ expr = 'jobs_waiting{job="worker"} > 5'
                               address));
   EXPECT_TRUE(MetricsHave(absl::StrCat("jobs_waiting{env=\"test\",instance=\"", address,
                                        "\",job=\"worker\",queue=\"email\"} 7")));
-  EXPECT_TRUE(MetricsHave(
-      absl::StrCat("up{env=\"test\",instance=\"", address, "\",job=\"worker\"} 1")));
+  EXPECT_TRUE(
+      MetricsHave(absl::StrCat("up{env=\"test\",instance=\"", address, "\",job=\"worker\"} 1")));
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
 }
 
