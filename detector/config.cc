@@ -1605,7 +1605,7 @@ class Loader : public TomlWalker {
   void LoadRule(const toml::table& table, const std::string& path) {
     CheckKeys(table, path,
               {"name", "service", "severity", "expr", "for", "keep_firing_for", "summary", "labels",
-               "annotations", "depends_on"});
+               "annotations", "depends_on", "auto_resolve"});
     RuleConfig rule;
     if (std::optional<std::string> name = Name(table, path, "rule", rule_names_)) {
       if (!IsMetricName(*name)) {
@@ -1641,6 +1641,7 @@ class Loader : public TomlWalker {
     }
     rule.labels = LabelTable(table, "labels", path, "label", /*templates=*/true);
     rule.depends_on = NameList(table, "depends_on", path, "rule", "[\"UplinkDown\"]", rule_refs_);
+    if (auto auto_resolve = Bool(table, "auto_resolve", path)) rule.auto_resolve = *auto_resolve;
     if (!rule.depends_on.empty()) {
       depends_on_keys_.push_back(
           {PosOf(table.get("depends_on")->source()), Join(path, "depends_on"), rule.name});

@@ -97,6 +97,9 @@ struct RuleConfig {
   // Rules this one depends on: while one of them fires, this rule's alerts are
   // attached to its incident and open no ticket of their own.
   std::vector<std::string> depends_on;
+  // Default: true. false: the incident stays open when the condition clears,
+  // until a person resolves it (POST /api/v1/incidents/{id}/resolve).
+  bool auto_resolve = true;
   // For the burn-rate rules generated from a [[service.slo]]: its name (the
   // rule's `service` is the SLO's service). Empty for a [[rule]].
   std::string slo;

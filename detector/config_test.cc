@@ -1886,5 +1886,28 @@ api_tokens = { alice = "alice-in-plain-text" }
             "\"file:PATH\", so that it stays out of the config file");
 }
 
+TEST(LoadConfigTest, AutoResolve) {
+  absl::StatusOr<Config> config = Load(R"(
+[[rule]]
+name = "Kept"
+expr = "up == 0"
+auto_resolve = false
+
+[[rule]]
+name = "Default"
+expr = "up == 0"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->rules[0].auto_resolve);
+  EXPECT_TRUE(config->rules[1].auto_resolve);
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Kept"
+expr = "up == 0"
+auto_resolve = "no"
+)"),
+            "klaxon.toml:4:16: rule[0].auto_resolve: expected true or false, got a string");
+}
+
 }  // namespace
 }  // namespace klaxon

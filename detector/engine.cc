@@ -198,6 +198,7 @@ void Engine::HandleResolve(ResolveRequest& request, absl::Time now) {
       for (auto it = rule.open.begin(); it != rule.open.end(); ++it) {
         if (it->second != request.number) continue;
         rule.resolved_by_hand.insert(it->first);
+        rule.awaiting_person.erase(it->first);
         rule.unconfirmed.erase(it->first);
         rule.open.erase(it);
         break;
@@ -479,8 +480,19 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
   }
   ForgetPending(rule);
   bool owed = false;
+  absl::erase_if(rule.awaiting_person,
+                 [&](uint64_t fingerprint) { return active.contains(fingerprint); });
   for (uint64_t fingerprint : cleared) {
     int64_t number = rule.open[fingerprint];
+    if (!rule.config->auto_resolve) {
+      if (rule.awaiting_person.insert(fingerprint).second) {
+        const std::string text = "condition cleared; stays open until a person resolves it "
+                                 "(auto_resolve = false)";
+        (void)ledger_.AddTimeline(number, {now, "cleared", text});
+        LogLine(absl::StrCat(IncidentId(number), " ", text));
+      }
+      continue;
+    }
     absl::StatusOr<Incident> resolved =
         ledger_.ResolveIncident(number, now, absl::StrCat("condition cleared (", rule.config->expr, ")"));
     if (!resolved.ok()) {

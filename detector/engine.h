@@ -116,6 +116,9 @@ class Engine : public SeriesReader {
     // Alerts whose incident a person resolved while they still fired: they
     // open nothing until their condition clears.
     absl::flat_hash_set<uint64_t> resolved_by_hand;
+    // Open incidents of an auto_resolve = false rule whose condition cleared,
+    // waiting for a person; noted on the timeline once per clearing.
+    absl::flat_hash_set<uint64_t> awaiting_person;
   };
   struct Record {
     std::unique_ptr<RecordingRule> recording;

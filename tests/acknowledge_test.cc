@@ -65,19 +65,23 @@ timeout = "80ms"
 name = "CheckoutDown"
 service = "checkout"
 expr = 'probe_success == 0'
+%s
 
 [[sink]]
 name = "tickets"
 type = "webhook"
 url = "%s"
 )",
-                                         dir_.path(), service_->address(), receiver_.url()),
+                                         dir_.path(), service_->address(), RuleExtra(), receiver_.url()),
                          dir_.File("klaxon.toml"));
     ASSERT_TRUE(config.ok()) << config.status();
     auto daemon = Daemon::Start(*config, clock_);
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
   }
+
+  // More keys for the rule, by fixtures that need them.
+  virtual std::string RuleExtra() const { return ""; }
 
   std::string Url(const std::string& path) {
     return absl::StrCat("http://", daemon_->address(), path);
@@ -210,6 +214,35 @@ TEST_F(AcknowledgeTest, ChangesBeforeAnIncidentAreOnItsTimeline) {
               HasSubstr("change before this incident: deploy v42 (by ci) https://ci/42"));
   // The first incident came before the change and does not show it.
   EXPECT_THAT(Incident("INC-000001")["timeline"].dump(), Not(HasSubstr("deploy v42")));
+}
+
+class ManualResolveOnlyTest : public AcknowledgeTest {
+ protected:
+  std::string RuleExtra() const override { return "auto_resolve = false"; }
+};
+
+TEST_F(ManualResolveOnlyTest, TheIncidentWaitsForAPersonAfterTheConditionClears) {
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
+  healthy_ = true;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Incident("INC-000001")["timeline"].dump().find("stays open until a person") !=
+               std::string::npos;
+      },
+      kBound));
+  // Many evaluations later it is still open, noted once, and nothing was resolved.
+  const int seen = probes_;
+  ASSERT_TRUE(WaitFor([&] { return probes_ >= seen + 10; }, kBound));
+  nlohmann::json incident = Incident("INC-000001");
+  EXPECT_EQ(incident["state"], "open");
+  int noted = 0;
+  for (const auto& entry : incident["timeline"]) noted += entry["kind"] == "cleared";
+  EXPECT_EQ(noted, 1);
+  EXPECT_TRUE(receiver_.accepted("resolved").empty());
+
+  ASSERT_EQ(Act("resolve", "INC-000001", "alice-token-1").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("resolved").size() == 1; }, kBound));
+  EXPECT_EQ(Incident("INC-000001")["state"], "resolved");
 }
 
 }  // namespace
