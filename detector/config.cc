@@ -119,15 +119,6 @@ bool IsServiceName(absl::string_view name) {
   });
 }
 
-// Rule names become the `alertname` label and recorded series names, so they
-// follow Prometheus's metric name syntax.
-bool IsMetricName(absl::string_view name) {
-  if (name.empty()) return false;
-  if (!(absl::ascii_isalpha(name[0]) || name[0] == '_' || name[0] == ':')) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == ':'; });
-}
-
 // RFC 9110 token characters, the only ones a header name may hold.
 bool IsHeaderName(absl::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -380,13 +371,6 @@ std::optional<ExprPosition> TemplateErrorPosition(const absl::Status& status,
     }
   }
   return ExprPosition{line, bytes + 1};
-}
-
-// Prometheus label names (also annotation names): [a-zA-Z_][a-zA-Z0-9_]*.
-bool IsLabelName(absl::string_view name) {
-  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
 }
 
 constexpr absl::string_view kSeverities[] = {"critical", "major", "minor", "warning", "info"};

@@ -170,4 +170,20 @@ absl::StatusOr<Labels> ParseSeries(absl::string_view text) {
   return Labels(std::move(labels));
 }
 
+bool IsLabelName(absl::string_view name) {
+  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+bool IsMetricName(absl::string_view name) {
+  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != ':') return false;
+  }
+  return true;
+}
+
 }  // namespace klaxon

@@ -65,6 +65,11 @@ class Labels {
   std::vector<Label> labels_;
 };
 
+// Prometheus's name syntax: label names [a-zA-Z_][a-zA-Z0-9_]*, metric
+// names [a-zA-Z_:][a-zA-Z0-9_:]*.
+bool IsLabelName(absl::string_view name);
+bool IsMetricName(absl::string_view name);
+
 // Parses Prometheus series notation: `up`, `up{job="api"}`, `{__name__="up"}`.
 absl::StatusOr<Labels> ParseSeries(absl::string_view text);
 

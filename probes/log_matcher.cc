@@ -222,14 +222,6 @@ bool AppendSanitizedUtf8(std::string& out, absl::string_view in, size_t max_size
   return true;
 }
 
-bool IsValidLabelName(absl::string_view name) {
-  if (name.empty() || absl::ascii_isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------------------
 // RE2 syntax to Hyperscan syntax.
 
@@ -843,7 +835,7 @@ absl::StatusOr<std::unique_ptr<LogMatcher>> LogMatcher::Create(LogMatcherOptions
       }
       absl::flat_hash_set<std::string> group_names;
       for (const std::string& g : converted->group_names) {
-        if (!IsValidLabelName(g)) {
+        if (!IsLabelName(g)) {
           return error(absl::StrCat("named group '", g,
                                     "' is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
         }

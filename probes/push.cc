@@ -16,24 +16,6 @@
 namespace klaxon {
 namespace {
 
-bool IsMetricName(absl::string_view name) {
-  if (name.empty()) return false;
-  if (!(absl::ascii_isalpha(name[0]) || name[0] == '_' || name[0] == ':')) return false;
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(c) || c == '_' || c == ':')) return false;
-  }
-  return true;
-}
-
-bool IsLabelName(absl::string_view name) {
-  if (name.empty()) return false;
-  if (!(absl::ascii_isalpha(name[0]) || name[0] == '_')) return false;
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(c) || c == '_')) return false;
-  }
-  return true;
-}
-
 // Milliseconds, from Unix seconds (a JSON number) or RFC 3339 text.
 absl::StatusOr<int64_t> EventTimestamp(const nlohmann::json& value) {
   if (value.is_number()) {

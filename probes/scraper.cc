@@ -37,17 +37,6 @@ void GlobalInitOnce() {
 }
 
 
-bool IsLabelName(absl::string_view name) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // The non-empty value of a label in an unsorted list, or nullptr.
 const std::string* Find(const std::vector<Label>& labels, absl::string_view name) {
   for (const Label& label : labels) {
