@@ -72,8 +72,13 @@ struct Incident {
 struct OutboxRow {
   int64_t id = 0;
   std::string sink;
-  std::string event;  // "opened", "resolved"
+  // "opened", "acknowledged", "reopened", "escalated", "reminder",
+  // "resolved", "postmortem"
+  std::string event;
   Incident incident;
+  // Who a notifier (chat, email) tells: the service's `notify` list, or an
+  // escalation step's. Empty for ticket sinks, and then a notifier uses its own `to`.
+  std::vector<std::string> recipients;
   absl::Time created_at;
   int attempts = 0;
   absl::Time next_attempt_at;

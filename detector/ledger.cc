@@ -13,7 +13,7 @@ using internal::SqliteStatement;
 namespace {
 
 // Bump with a migration step in Migrate() whenever the schema changes.
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 constexpr absl::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS incidents (
@@ -29,7 +29,13 @@ CREATE TABLE IF NOT EXISTS incidents (
   opened_at_ms INTEGER NOT NULL,
   resolved_at_ms INTEGER,
   value REAL NOT NULL,
-  reason TEXT NOT NULL
+  reason TEXT NOT NULL,
+  reopens INTEGER NOT NULL DEFAULT 0,
+  acknowledged_at_ms INTEGER,
+  notifications INTEGER NOT NULL DEFAULT 0,
+  escalation_step INTEGER NOT NULL DEFAULT 0,
+  suppressed_by TEXT NOT NULL DEFAULT '',
+  members TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS incidents_unresolved ON incidents(fingerprint) WHERE state != 'resolved';
 CREATE TABLE IF NOT EXISTS timeline (
@@ -66,7 +72,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_ms INTEGER NOT NULL,
   last_error TEXT NOT NULL DEFAULT '',
-  delivered_at_ms INTEGER
+  delivered_at_ms INTEGER,
+  recipients TEXT NOT NULL DEFAULT '[]',
+  dead_at_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
 CREATE TABLE IF NOT EXISTS pending_alerts (
@@ -84,6 +92,15 @@ CREATE TABLE IF NOT EXISTS changes (
   link TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS changes_service ON changes(service, at_ms);
+CREATE TABLE IF NOT EXISTS silences (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  matchers TEXT NOT NULL,
+  starts_at_ms INTEGER NOT NULL,
+  ends_at_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_state (
   log TEXT PRIMARY KEY,
   state BLOB NOT NULL
@@ -184,6 +201,21 @@ absl::Status Ledger::Migrate() {
   }
   Transaction tx(db_);
   KLAXON_RETURN_IF_ERROR(tx.status());
+  if (current >= 1 && current < 5) {
+    // Version 5: reopening, acknowledgement time, the notification budget,
+    // escalation, suppression and groups on incidents; recipients and the
+    // dead-letter state on outbox rows.
+    KLAXON_RETURN_IF_ERROR(db_.Exec(R"sql(
+ALTER TABLE incidents ADD COLUMN reopens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN acknowledged_at_ms INTEGER;
+ALTER TABLE incidents ADD COLUMN notifications INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN escalation_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN suppressed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER;
+)sql"));
+  }
   KLAXON_RETURN_IF_ERROR(db_.Exec(kSchema));
   KLAXON_RETURN_IF_ERROR(db_.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion)));
   return tx.Commit();
@@ -197,19 +229,22 @@ absl::Status Ledger::InsertTimeline(int64_t number, const TimelineEntry& entry) 
 }
 
 absl::Status Ledger::InsertOutbox(const Incident& incident, const std::string& event,
-                                  const std::string& sink, absl::Time at) {
+                                  const std::string& sink, absl::Time at,
+                                  const std::vector<std::string>& recipients) {
   Incident snapshot = incident;
-  snapshot.timeline.clear();
+  // Only a post-mortem carries the timeline: it is the document.
+  if (event != "postmortem") snapshot.timeline.clear();
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("INSERT INTO outbox(sink, incident, event, snapshot, created_at_ms, "
-                  "next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)"));
+                  "next_attempt_ms, recipients) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   return stmt.Bind(1, sink)
       .Bind(2, incident.number)
       .Bind(3, event)
       .Bind(4, IncidentToJson(snapshot).dump())
       .Bind(5, Ms(at))
       .Bind(6, Ms(at))
+      .Bind(7, nlohmann::json(recipients).dump())
       .Run();
 }
 
@@ -460,8 +495,8 @@ absl::StatusOr<std::optional<OutboxRow>> Ledger::NextDelivery(const std::string&
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("SELECT id, event, snapshot, created_at_ms, attempts, next_attempt_ms, "
-                  "last_error, incident FROM outbox WHERE sink = ? AND delivered_at_ms IS NULL "
-                  "ORDER BY id LIMIT 1"));
+                  "last_error, incident, recipients FROM outbox WHERE sink = ? AND "
+                  "delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY id LIMIT 1"));
   stmt.Bind(1, sink);
   KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return std::optional<OutboxRow>();
@@ -475,6 +510,12 @@ absl::StatusOr<std::optional<OutboxRow>> Ledger::NextDelivery(const std::string&
   row.attempts = static_cast<int>(stmt.Int(4));
   row.next_attempt_at = absl::FromUnixMillis(stmt.Int(5));
   row.last_error = stmt.Text(6);
+  nlohmann::json recipients = nlohmann::json::parse(stmt.Text(8), nullptr, false);
+  if (recipients.is_array()) {
+    for (const nlohmann::json& to : recipients) {
+      if (to.is_string()) row.recipients.push_back(to.get<std::string>());
+    }
+  }
   // The tickets as they are now, not as they were when the row was written: a
   // "resolved" queued while its "opened" was still being retried must still
   // find the ticket that delivery made.

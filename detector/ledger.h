@@ -145,7 +145,8 @@ class Ledger {
   absl::Status OweToOpenedSinks(const Incident& incident, const std::string& event, absl::Time at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertOutbox(const Incident& incident, const std::string& event,
-                            const std::string& sink, absl::Time at)
+                            const std::string& sink, absl::Time at,
+                            const std::vector<std::string>& recipients = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::mutex mu_;
