@@ -1,6 +1,8 @@
 // `klaxon incidents list|show|ack|resolve`: the on-call person's command line,
 // a client of a running klaxon's HTTP API (it reads and writes nothing
-// locally). Owned by main(); one call per process.
+// locally); and `klaxon postmortem ID`, which prints an incident's post-mortem
+// document from the API or straight from a data_dir's ledger. Owned by main();
+// one call per process.
 #ifndef KLAXON_DETECTOR_INCIDENTS_CLI_H_
 #define KLAXON_DETECTOR_INCIDENTS_CLI_H_
 
@@ -15,6 +17,9 @@ struct IncidentsCliOptions {
   std::string token;                      // bearer token for ack/resolve ($KLAXON_TOKEN)
   std::string state;                      // list: open, acknowledged or resolved
   std::string comment;                    // ack/resolve
+  // postmortem: read the ledger in this data_dir (or this database file)
+  // instead of asking a server; safe while the daemon runs (SQLite WAL).
+  std::string data_dir;
 };
 
 // `words` are what follows "incidents": {"list"}, {"show", "INC-000001"},
@@ -23,6 +28,14 @@ struct IncidentsCliOptions {
 // server refused or could not be reached, 2 a usage error.
 int RunIncidentsCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
                         std::FILE* out, std::FILE* err);
+
+// `words` are what follows "postmortem": {"INC-000123"}. Prints the incident's
+// post-mortem document (Markdown, with its full timeline) to `out`. `server`
+// may be "host:port" or "http://host:port"; with `data_dir` set the ledger is
+// read instead. Exit status: 0 printed, 1 no such incident or no answer, 2 a
+// usage error.
+int RunPostmortemCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
+                         std::FILE* out, std::FILE* err);
 
 }  // namespace klaxon
 

@@ -43,11 +43,20 @@ std::optional<nlohmann::json> AlertmanagerPayload(const OutboxRow& row,
                                                   const std::string& receiver) {
   const Incident& incident = row.incident;
   std::string status;
-  if (row.event == "opened" || row.event == "reopened") {
+  // Alertmanager's webhook carries the alert's state, not what happened to it:
+  // a reopened, escalated or still-unanswered incident is simply firing, and
+  // receivers deduplicate repeats by groupKey and fingerprint as they do for
+  // Alertmanager's own repeat_interval notifications.
+  if (row.event == "opened" || row.event == "reopened" || row.event == "escalated" ||
+      row.event == "reminder") {
     status = "firing";
   } else if (row.event == "resolved") {
     status = "resolved";
   } else {
+    // "acknowledged" has no place in the format (Alertmanager itself never
+    // sends one), and "postmortem" comes after the alert's "resolved": sending
+    // it as firing or resolved would tell the receiver something false. Not
+    // sent, and accepted as delivered.
     return std::nullopt;
   }
   Labels labels = incident.labels.WithoutMetricName();

@@ -170,6 +170,36 @@ TEST(AlertmanagerSinkTest, EventsAlertmanagerHasNoNotificationForAreNotSent) {
   EXPECT_THAT(receiver.requests(), IsEmpty());
 }
 
+TEST(AlertmanagerSinkTest, ReopenedEscalatedAndReminderAreFiringNotificationsOfTheSameGroup) {
+  AlertmanagerReceiver receiver;
+  auto sink = Sink(receiver.Options());
+  for (const char* event : {"opened", "reopened", "escalated", "reminder"}) {
+    absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(Row(event));
+    ASSERT_TRUE(receipt.ok()) << event << ": " << receipt.status();
+  }
+  std::vector<AlertmanagerReceiver::Notification> notifications = receiver.notifications();
+  ASSERT_EQ(notifications.size(), 4u);
+  for (const AlertmanagerReceiver::Notification& n : notifications) {
+    EXPECT_EQ(n.status, "firing");
+    EXPECT_EQ(n.group_key, notifications[0].group_key);
+    ASSERT_EQ(n.alerts.size(), 1u);
+    EXPECT_EQ(n.alerts[0].status, "firing");
+    EXPECT_EQ(n.alerts[0].ends_at, "0001-01-01T00:00:00Z");
+    EXPECT_EQ(n.alerts[0].fingerprint, "1a30ba71cca2921f");
+  }
+}
+
+TEST(AlertmanagerSinkTest, APostmortemIsDoneWithoutARequest) {
+  AlertmanagerReceiver receiver;
+  OutboxRow row = Row("postmortem");
+  row.incident.resolved_at = absl::FromUnixMillis(1'790'000'630'000);
+  row.incident.timeline.push_back({row.incident.first_evidence, "first_evidence", "seen"});
+  absl::StatusOr<DeliveryReceipt> receipt = Sink(receiver.Options())->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "");
+  EXPECT_THAT(receiver.requests(), IsEmpty());
+}
+
 TEST(AlertmanagerSinkTest, ANon2xxAnswerIsAnErrorSayingWhatTheReceiverAnswered) {
   auto server = HttpServer::Start("127.0.0.1:0", [](const HttpRequest&) {
     return HttpResponse::Text(503, "receiver overloaded");

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "exporters/internal/http_client.h"
+#include "exporters/postmortem.h"
 
 namespace klaxon {
 
@@ -16,12 +17,12 @@ std::string RepoPath(const SinkOptions& options) {
                       internal::UrlEncode(options.repository.substr(slash + 1)));
 }
 
-// The number of the issue labeled for `incident`, or "" when there is none.
-absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
-                                   const Incident& incident) {
-  std::string path = absl::StrCat(
-      RepoPath(options), "/issues?labels=", internal::UrlEncode(internal::IncidentLabel(incident)),
-      "&state=all");
+// The number of an issue (not a pull request) with `label`, or "" when there
+// is none.
+absl::StatusOr<std::string> SearchLabel(JsonApi& api, const SinkOptions& options,
+                                        const std::string& label) {
+  std::string path =
+      absl::StrCat(RepoPath(options), "/issues?labels=", internal::UrlEncode(label), "&state=all");
   absl::StatusOr<nlohmann::json> issues = api.Call("GET", path);
   if (!issues.ok()) return issues.status();
   if (!issues->is_array()) {
@@ -36,6 +37,12 @@ absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
     if (!number.empty()) return number;
   }
   return std::string();
+}
+
+// The number of the issue labeled for `incident`, or "" when there is none.
+absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
+                                   const Incident& incident) {
+  return SearchLabel(api, options, internal::IncidentLabel(incident));
 }
 
 absl::StatusOr<DeliveryReceipt> Open(JsonApi& api, const SinkOptions& options,
@@ -81,6 +88,47 @@ absl::Status Transition(JsonApi& api, const SinkOptions& options, const OutboxRo
   return api.Call("PATCH", path, change).status();
 }
 
+// A new issue holding the post-mortem document. GitHub has no due dates or
+// typed links: the body names the outage issue as "#N", which GitHub turns
+// into a link and a back-reference on that issue, and says when it is due.
+absl::StatusOr<DeliveryReceipt> OpenPostmortem(JsonApi& api, const SinkOptions& options,
+                                               const OutboxRow& row) {
+  const Incident& incident = row.incident;
+  if (row.attempts > 0) {
+    // The last attempt may have created the issue and lost the answer.
+    absl::StatusOr<std::string> found =
+        SearchLabel(api, options, internal::PostmortemLabel(incident));
+    if (!found.ok()) return found.status();
+    if (!found->empty()) return DeliveryReceipt{*found};
+  }
+  std::string outage = internal::RecordedTicketRef(incident, options.name);
+  if (outage.empty()) {
+    absl::StatusOr<std::string> found = Search(api, options, incident);
+    if (!found.ok()) return found.status();
+    outage = *found;
+  }
+  std::string of =
+      outage.empty() ? incident.id() : absl::StrCat("#", outage, " (", incident.id(), ")");
+  std::string body =
+      absl::StrCat("Post-mortem of ", of, ".\nDue: ", FormatTimestamp(internal::PostmortemDue(row)),
+                   "\n\n", RenderPostmortem(incident));
+  std::string path = RepoPath(options) + "/issues";
+  // Not labeled "klaxon": that label lists klaxon's outage issues.
+  absl::StatusOr<nlohmann::json> created =
+      api.Call("POST", path,
+               {{"title", PostmortemTitle(incident)},
+                {"body", body},
+                {"labels", {"postmortem", internal::PostmortemLabel(incident)}}});
+  if (!created.ok()) return created.status();
+  std::string number = internal::JsonText(*created, {"number"});
+  if (number.empty()) {
+    return api.Fail(absl::StatusCode::kUnavailable,
+                    absl::StrCat("POST ", api.Url(path), ": answered without an issue number: ",
+                                 created->dump().substr(0, 200)));
+  }
+  return DeliveryReceipt{number};
+}
+
 }  // namespace
 
 GitHubSink::GitHubSink(SinkOptions options) : options_(std::move(options)) {
@@ -94,6 +142,7 @@ absl::StatusOr<DeliveryReceipt> GitHubSink::Deliver(const OutboxRow& row) {
   headers.push_back({"X-GitHub-Api-Version", "2022-11-28"});
   JsonApi api(options_.url, std::move(headers), options_.timeout, internal::SecretsOf(options_));
   if (row.event == "opened") return Open(api, options_, row);
+  if (row.event == "postmortem") return OpenPostmortem(api, options_, row);
 
   std::string issue = internal::RecordedTicketRef(row.incident, options_.name);
   if (issue.empty()) {
@@ -114,6 +163,8 @@ absl::StatusOr<DeliveryReceipt> GitHubSink::Deliver(const OutboxRow& row) {
   } else if (row.event == "reopened") {
     status = Transition(api, options_, row, issue, "open");
   } else {
+    // "acknowledged", "escalated", "reminder": a comment, which notifies the
+    // issue's participants.
     std::string path =
         absl::StrCat(RepoPath(options_), "/issues/", internal::UrlEncode(issue), "/comments");
     status = api.Call("POST", path, {{"body", internal::TicketNote(row)}}).status();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "detector/http_server.h"
+#include "exporters/postmortem.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -40,6 +41,21 @@ OutboxRow Row(const std::string& event = "opened") {
   row.incident.reason = "connection refused";
   row.created_at = absl::FromUnixMillis(1'790'000'090'000);
   if (event == "resolved") row.incident.resolved_at = absl::FromUnixMillis(1'790'000'630'000);
+  return row;
+}
+
+// The "postmortem" row of the incident resolved at 2026-09-21T14:23:50Z: it
+// carries the timeline.
+OutboxRow PostmortemRow() {
+  OutboxRow row = Row("resolved");
+  row.event = "postmortem";
+  row.incident.state = IncidentState::kResolved;
+  row.created_at = *row.incident.resolved_at;
+  row.incident.timeline = {
+      {row.incident.first_evidence, "first_evidence", "condition first seen"},
+      {row.incident.opened_at, "opened", "incident opened: checkout down"},
+      {*row.incident.resolved_at, "resolved", "resolved: condition cleared"},
+  };
   return row;
 }
 
@@ -284,7 +300,9 @@ TEST(GitHubSinkTest, ReopenedCommentsAndReopens) {
       sink->Deliver(WithTicket(Row("reopened"), absl::StrCat(number)));
   ASSERT_TRUE(receipt.ok()) << receipt.status();
   EXPECT_EQ(github.issues()[number].state, "open");
-  EXPECT_THAT(github.issues()[number].comments[0], HasSubstr("INC-000042 reopened"));
+  EXPECT_THAT(github.issues()[number].comments[0],
+              HasSubstr("klaxon reopened INC-000042 at 2026-09-21T14:14:50.000Z: the condition "
+                        "came back"));
 }
 
 TEST(GitHubSinkTest, ARetriedResolveOfAClosedIssueWritesNothingTwice) {
@@ -361,6 +379,90 @@ TEST(GitHubSinkTest, AnEventItDoesNotKnowBecomesAComment) {
   EXPECT_THAT(github.calls(), ElementsAre("POST /api/v3/repos/acme/shop/issues/1/comments"));
   EXPECT_THAT(github.issues()[number].comments[0], HasSubstr("INC-000042 updated"));
   EXPECT_EQ(github.issues()[number].state, "open");
+}
+
+TEST(GitHubSinkTest, EscalatedAndReminderAreComments) {
+  FakeGitHub github;
+  int number = github.AddIssue(Labeled({"klaxon", "klaxon-INC-000042"}));
+  auto sink = Sink(github.Options());
+  for (const char* event : {"escalated", "reminder"}) {
+    OutboxRow row = WithTicket(Row(event), absl::StrCat(number));
+    row.incident.escalations = 2;
+    absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(row);
+    ASSERT_TRUE(receipt.ok()) << event << ": " << receipt.status();
+    EXPECT_EQ(receipt->ticket_ref, absl::StrCat(number));
+  }
+  EXPECT_THAT(github.calls(), ElementsAre("POST /api/v3/repos/acme/shop/issues/1/comments",
+                                          "POST /api/v3/repos/acme/shop/issues/1/comments"));
+  FakeGitHub::Issue issue = github.issues()[number];
+  ASSERT_EQ(issue.comments.size(), 2u);
+  EXPECT_EQ(issue.comments[0],
+            "klaxon escalated INC-000042 at 2026-09-21T14:14:50.000Z: nobody has acknowledged it "
+            "59s after it opened (escalation step 2).");
+  EXPECT_THAT(issue.comments[1], HasSubstr("INC-000042 is acknowledged but still open"));
+  EXPECT_EQ(issue.state, "open");
+}
+
+TEST(GitHubSinkTest, APostmortemIsANewIssueThatNamesTheOutageIssueAndItsDueDate) {
+  FakeGitHub github;
+  auto sink = Sink(github.Options());
+  ASSERT_TRUE(sink->Deliver(Row()).ok());  // #1, the outage
+  OutboxRow row = WithTicket(PostmortemRow(), "1");
+  absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "2");
+  EXPECT_THAT(github.calls(), ElementsAre("POST /api/v3/repos/acme/shop/issues",
+                                          "POST /api/v3/repos/acme/shop/issues"));
+
+  FakeGitHub::Issue issue = github.issues()[2];
+  EXPECT_EQ(issue.title, "Post-mortem: INC-000042 checkout down");
+  EXPECT_EQ(issue.body, absl::StrCat("Post-mortem of #1 (INC-000042).\n"
+                                     "Due: 2026-09-22T14:23:50.000Z\n\n",
+                                     RenderPostmortem(row.incident)));
+  EXPECT_THAT(issue.body, HasSubstr("| 2026-09-21 14:23:50 | Resolved | resolved: condition "
+                                    "cleared |"));
+  EXPECT_THAT(issue.labels, ElementsAre("postmortem", "klaxon-INC-000042-postmortem"));
+  EXPECT_EQ(issue.state, "open");
+
+  // The outage issue is still the one later deliveries find by label.
+  ASSERT_TRUE(sink->Deliver(Row("reopened")).ok());
+  EXPECT_EQ(github.issues()[1].comments.size(), 1u);
+  EXPECT_TRUE(github.issues()[2].comments.empty());
+}
+
+TEST(GitHubSinkTest, ARetriedPostmortemFindsItsIssueInsteadOfMakingASecond) {
+  FakeGitHub github;
+  int outage = github.AddIssue(Labeled({"klaxon", "klaxon-INC-000042"}, "closed"));
+  SinkOptions options = github.Options();
+  options.timeout = absl::Milliseconds(500);
+  auto sink = Sink(options);
+  github.HoldNextCreate();
+  absl::StatusOr<DeliveryReceipt> first =
+      sink->Deliver(WithTicket(PostmortemRow(), absl::StrCat(outage)));
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
+  github.Release();
+  ASSERT_TRUE(github.WaitUntilAnswered());
+  ASSERT_EQ(github.issues().size(), 2u);
+
+  OutboxRow retry = WithTicket(PostmortemRow(), absl::StrCat(outage));
+  retry.attempts = 1;
+  absl::StatusOr<DeliveryReceipt> second = sink->Deliver(retry);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->ticket_ref, "2");
+  EXPECT_EQ(github.issues().size(), 2u);
+  HttpRequest search = github.requests().back();
+  EXPECT_EQ(search.method, "GET");
+  EXPECT_EQ(search.QueryParam("labels"), "klaxon-INC-000042-postmortem");
+  EXPECT_EQ(search.QueryParam("state"), "all");
+}
+
+TEST(GitHubSinkTest, APostmortemWithoutAnOutageIssueNamesTheIncident) {
+  FakeGitHub github;
+  absl::StatusOr<DeliveryReceipt> receipt = Sink(github.Options())->Deliver(PostmortemRow());
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_THAT(github.issues()[1].body,
+              ::testing::StartsWith("Post-mortem of INC-000042.\nDue: 2026-09-22T14:23:50.000Z\n"));
 }
 
 TEST(GitHubSinkTest, ErrorsSayWhatGitHubAnsweredAndNeverTheToken) {

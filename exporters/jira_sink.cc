@@ -3,7 +3,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "detector/log.h"
 #include "exporters/internal/http_client.h"
+#include "exporters/postmortem.h"
 
 namespace klaxon {
 
@@ -25,11 +27,11 @@ std::string IssuePath(absl::string_view key) {
   return absl::StrCat("/rest/api/2/issue/", internal::UrlEncode(key));
 }
 
-// The key of the issue labeled for `incident`, or "" when there is none.
-absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
-                                   const Incident& incident) {
-  std::string jql = absl::StrCat("project = ", JqlQuote(options.project),
-                                 " AND labels = ", JqlQuote(internal::IncidentLabel(incident)));
+// The key of an issue in the project with `label`, or "" when there is none.
+absl::StatusOr<std::string> SearchLabel(JsonApi& api, const SinkOptions& options,
+                                        const std::string& label) {
+  std::string jql =
+      absl::StrCat("project = ", JqlQuote(options.project), " AND labels = ", JqlQuote(label));
   std::string query = absl::StrCat("?jql=", internal::UrlEncode(jql), "&fields=key&maxResults=1");
   // Jira Cloud has only /search/jql since 2025; Data Center has only /search.
   std::string path = absl::StrCat("/rest/api/2/search/jql", query);
@@ -53,6 +55,12 @@ absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
     if (!key.empty()) return key;
   }
   return std::string();
+}
+
+// The key of the issue labeled for `incident`, or "" when there is none.
+absl::StatusOr<std::string> Search(JsonApi& api, const SinkOptions& options,
+                                   const Incident& incident) {
+  return SearchLabel(api, options, internal::IncidentLabel(incident));
 }
 
 absl::StatusOr<bool> IsDone(JsonApi& api, const std::string& key) {
@@ -133,6 +141,113 @@ absl::Status Resolve(JsonApi& api, const SinkOptions& options, const OutboxRow& 
                    "); set resolve_transition to one of them"));
 }
 
+// The outage issue: the recorded ref, else the issue labeled for the
+// incident; "" when neither exists.
+absl::StatusOr<std::string> OutageIssue(JsonApi& api, const SinkOptions& options,
+                                        const Incident& incident) {
+  std::string key = internal::RecordedTicketRef(incident, options.name);
+  if (!key.empty()) return key;
+  return Search(api, options, incident);
+}
+
+// Creates the post-mortem issue; its key.
+absl::StatusOr<std::string> CreatePostmortem(JsonApi& api, const SinkOptions& options,
+                                             const OutboxRow& row) {
+  const Incident& incident = row.incident;
+  nlohmann::json fields = {
+      {"project", {{"key", options.project}}},
+      {"issuetype", {{"name", options.issue_type}}},
+      {"summary", PostmortemTitle(incident)},
+      {"description", RenderPostmortem(incident)},
+      {"labels", {"postmortem", internal::PostmortemLabel(incident)}},
+      {"duedate", internal::UtcDate(internal::PostmortemDue(row))},
+  };
+  const std::string path = "/rest/api/2/issue";
+  absl::StatusOr<internal::HttpReply> reply = api.Send("POST", path, {{"fields", fields}});
+  if (!reply.ok()) return reply.status();
+  // Projects whose create screen lacks "Due date" refuse the whole issue
+  // ({"errors":{"duedate":"Field 'duedate' cannot be set..."}}): a post-mortem
+  // without a due date is better than none, so ask again without it.
+  if (reply->status == 400) {
+    nlohmann::json answer = nlohmann::json::parse(reply->body, nullptr, false);
+    if (internal::JsonAt(answer, {"errors", "duedate"}) != nullptr) {
+      fields.erase("duedate");
+      reply = api.Send("POST", path, {{"fields", fields}});
+      if (!reply.ok()) return reply.status();
+    }
+  }
+  if (reply->status < 200 || reply->status > 299) return api.Error("POST", path, *reply);
+  nlohmann::json created = nlohmann::json::parse(reply->body, nullptr, false);
+  std::string key = internal::JsonText(created, {"key"});
+  if (key.empty()) {
+    return api.Fail(absl::StatusCode::kUnavailable,
+                    absl::StrCat("POST ", api.Url(path),
+                                 ": answered without an issue key: ", reply->body.substr(0, 200)));
+  }
+  return key;
+}
+
+// Whether `key` already has a link to or from `other`.
+absl::StatusOr<bool> IsLinked(JsonApi& api, const std::string& key, const std::string& other) {
+  absl::StatusOr<nlohmann::json> issue = api.Call("GET", IssuePath(key) + "?fields=issuelinks");
+  if (!issue.ok()) return issue.status();
+  const nlohmann::json* links = internal::JsonAt(*issue, {"fields", "issuelinks"});
+  if (links == nullptr || !links->is_array()) return false;
+  for (const nlohmann::json& link : *links) {
+    if (internal::JsonText(link, {"inwardIssue", "key"}) == other ||
+        internal::JsonText(link, {"outwardIssue", "key"}) == other) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A new issue (same project and type) holding the post-mortem document, due a
+// day after resolution, linked "Relates" to the outage issue.
+absl::StatusOr<DeliveryReceipt> OpenPostmortem(JsonApi& api, const SinkOptions& options,
+                                               const OutboxRow& row) {
+  const Incident& incident = row.incident;
+  absl::StatusOr<std::string> outage = OutageIssue(api, options, incident);
+  if (!outage.ok()) return outage.status();
+  std::string key;
+  if (row.attempts > 0) {
+    // The last attempt may have created the issue and lost the answer, or
+    // created it and failed to link it.
+    absl::StatusOr<std::string> found =
+        SearchLabel(api, options, internal::PostmortemLabel(incident));
+    if (!found.ok()) return found.status();
+    key = *found;
+  }
+  const bool found_earlier = !key.empty();
+  if (key.empty()) {
+    absl::StatusOr<std::string> created = CreatePostmortem(api, options, row);
+    if (!created.ok()) return created.status();
+    key = *created;
+  }
+  // Without an outage issue (its creation was given up) the post-mortem stands
+  // alone; its title and document name the incident.
+  if (outage->empty()) return DeliveryReceipt{key};
+  if (found_earlier) {
+    absl::StatusOr<bool> linked = IsLinked(api, key, *outage);
+    if (!linked.ok()) return linked.status();
+    if (*linked) return DeliveryReceipt{key};
+  }
+  absl::Status link = api.Call("POST", "/rest/api/2/issueLink",
+                               {{"type", {{"name", "Relates"}}},
+                                {"inwardIssue", {{"key", key}}},
+                                {"outwardIssue", {{"key", *outage}}}})
+                          .status();
+  if (link.code() == absl::StatusCode::kUnavailable) return link;
+  // A refused link (no "Relates" link type, linking turned off) would be
+  // refused on every retry and hold back this sink's later deliveries; the
+  // post-mortem exists, so it counts as delivered and the refusal is logged.
+  if (!link.ok()) {
+    LogLine(absl::StrCat("sink \"", options.name, "\": post-mortem ", key, " of ", incident.id(),
+                         " not linked to ", *outage, ": ", link.message()));
+  }
+  return DeliveryReceipt{key};
+}
+
 }  // namespace
 
 absl::StatusOr<DeliveryReceipt> JiraSink::Deliver(const OutboxRow& row) {
@@ -144,6 +259,7 @@ absl::StatusOr<DeliveryReceipt> JiraSink::Deliver(const OutboxRow& row) {
   headers.push_back({"Accept", "application/json"});
   JsonApi api(options_.url, std::move(headers), options_.timeout, internal::SecretsOf(options_));
   if (row.event == "opened") return Open(api, options_, row);
+  if (row.event == "postmortem") return OpenPostmortem(api, options_, row);
 
   std::string key = internal::RecordedTicketRef(row.incident, options_.name);
   if (key.empty()) {
@@ -158,6 +274,11 @@ absl::StatusOr<DeliveryReceipt> JiraSink::Deliver(const OutboxRow& row) {
     if (!status.ok()) return status;
     return DeliveryReceipt{};
   }
+  // "reopened" is a comment only, though the issue may be done: the
+  // transition back has a different name in every workflow ("Reopen", "Reopen
+  // Issue", "Back to To Do"), and a wrong guess would fail the delivery and
+  // hold back the sink's later ones. The comment notifies the issue's
+  // watchers; "escalated" and "reminder" are comments too.
   absl::Status status =
       row.event == "resolved" ? Resolve(api, options_, row, key) : Comment(api, key, row);
   if (!status.ok()) return status;

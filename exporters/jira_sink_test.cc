@@ -1,5 +1,6 @@
 #include "exporters/jira_sink.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "detector/http_server.h"
+#include "exporters/postmortem.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -47,13 +49,28 @@ OutboxRow Row(const std::string& event = "opened") {
   return row;
 }
 
+// The "postmortem" row of the incident resolved at 2026-09-21T14:23:50Z: it
+// carries the timeline.
+OutboxRow PostmortemRow() {
+  OutboxRow row = Row("resolved");
+  row.event = "postmortem";
+  row.created_at = *row.incident.resolved_at;
+  row.incident.timeline = {
+      {row.incident.first_evidence, "first_evidence", "condition first seen"},
+      {row.incident.opened_at, "opened", "incident opened: checkout down"},
+      {*row.incident.resolved_at, "resolved", "resolved: condition cleared"},
+  };
+  return row;
+}
+
 OutboxRow WithTicket(OutboxRow row, const std::string& ref) {
   row.incident.tickets.push_back({"jira", ref});
   return row;
 }
 
-// A Jira REST v2 server on loopback: issues, JQL search by label, comments and
-// workflow transitions, with the status codes and JSON shapes of Jira's docs.
+// A Jira REST v2 server on loopback: issues, JQL search by label, comments,
+// workflow transitions and issue links, with the status codes and JSON shapes
+// of Jira's docs.
 // Records every request. `cloud` serves /rest/api/2/search/jql (Jira Cloud
 // since 2025); otherwise /rest/api/2/search (Data Center). Thread-safe.
 class FakeJira {
@@ -132,6 +149,20 @@ class FakeJira {
     std::lock_guard lock(mu_);
     forced_ = std::move(response);
   }
+  // The bodies of the links made (POST /rest/api/2/issueLink), in order.
+  std::vector<nlohmann::json> links() {
+    std::lock_guard lock(mu_);
+    return links_;
+  }
+  void set_link_types(std::vector<std::string> names) {
+    std::lock_guard lock(mu_);
+    link_types_ = std::move(names);
+  }
+  // As a project whose create screen has no "Due date" field.
+  void refuse_due_dates() {
+    std::lock_guard lock(mu_);
+    due_dates_ = false;
+  }
 
  private:
   static HttpResponse Error(int status, const std::string& message) {
@@ -159,6 +190,11 @@ class FakeJira {
       if (fields["issuetype"]["name"] != "Task") {
         return HttpResponse::Json(
             400, R"({"errorMessages":[],"errors":{"issuetype":"Specify a valid issue type"}})");
+      }
+      if (!due_dates_ && fields.contains("duedate")) {
+        return HttpResponse::Json(
+            400,
+            R"({"errorMessages":[],"errors":{"duedate":"Field 'duedate' cannot be set. It is not on the appropriate screen, or unknown."}})");
       }
       int id = 10000 + static_cast<int>(issues_.size()) + 1;
       std::string key = absl::StrCat("OPS-", issues_.size() + 1);
@@ -198,6 +234,19 @@ class FakeJira {
               {"startAt", 0}, {"maxResults", 1}, {"total", found.size()}, {"issues", found}}
               .dump());
     }
+    if (r.method == "POST" && r.path == "/rest/api/2/issueLink") {
+      std::string type = body["type"].value("name", "");
+      if (std::find(link_types_.begin(), link_types_.end(), type) == link_types_.end()) {
+        return Error(404, absl::StrCat("No issue link type with name '", type, "' found."));
+      }
+      for (const char* side : {"inwardIssue", "outwardIssue"}) {
+        if (!issues_.count(body[side].value("key", ""))) {
+          return Error(404, "Issue Does Not Exist");
+        }
+      }
+      links_.push_back(body);
+      return HttpResponse::Text(201, "");
+    }
     std::string issue_prefix = "/rest/api/2/issue/";
     if (absl::StartsWith(r.path, issue_prefix)) {
       std::string rest = r.path.substr(issue_prefix.size());
@@ -211,9 +260,21 @@ class FakeJira {
       if (r.method == "GET" && what.empty()) {
         nlohmann::json status = {{"name", issue.done ? "Done" : "To Do"},
                                  {"statusCategory", {{"key", issue.done ? "done" : "new"}}}};
+        nlohmann::json issuelinks = nlohmann::json::array();
+        for (const nlohmann::json& link : links_) {
+          if (link["inwardIssue"]["key"] == key) {
+            issuelinks.push_back({{"type", {{"name", link["type"]["name"]}}},
+                                  {"outwardIssue", {{"key", link["outwardIssue"]["key"]}}}});
+          } else if (link["outwardIssue"]["key"] == key) {
+            issuelinks.push_back({{"type", {{"name", link["type"]["name"]}}},
+                                  {"inwardIssue", {{"key", link["inwardIssue"]["key"]}}}});
+          }
+        }
         return HttpResponse::Json(
-            200,
-            nlohmann::json{{"id", "10001"}, {"key", key}, {"fields", {{"status", status}}}}.dump());
+            200, nlohmann::json{{"id", "10001"},
+                                {"key", key},
+                                {"fields", {{"status", status}, {"issuelinks", issuelinks}}}}
+                     .dump());
       }
       if (r.method == "POST" && what == "comment") {
         if (!body.contains("body")) return Error(400, "Comment body can not be empty!");
@@ -250,6 +311,9 @@ class FakeJira {
   std::vector<HttpRequest> requests_;
   std::map<std::string, Issue> issues_;
   std::vector<std::string> transitions_ = {"To Do", "In Progress", "Done"};
+  std::vector<nlohmann::json> links_;
+  std::vector<std::string> link_types_ = {"Blocks", "Cloners", "Duplicate", "Relates"};
+  bool due_dates_ = true;
   bool hold_ = false;
   bool holding_ = false;
   bool released_ = false;
@@ -439,6 +503,140 @@ TEST(JiraSinkTest, AnEventItDoesNotKnowBecomesAComment) {
   EXPECT_THAT(issue.comments[0], HasSubstr("INC-000042 acknowledged"));
   EXPECT_THAT(issue.comments[0], HasSubstr("acknowledged by alice"));
   EXPECT_FALSE(issue.done);
+}
+
+TEST(JiraSinkTest, ReopenedEscalatedAndReminderAreCommentsOnly) {
+  FakeJira jira;
+  jira.AddIssue("OPS-2", "klaxon-INC-000042", /*done=*/true);
+  auto sink = Sink(jira.Options());
+  OutboxRow reopened = WithTicket(Row("reopened"), "OPS-2");
+  reopened.incident.resolved_at = absl::FromUnixMillis(1'790'000'630'000);
+  reopened.created_at = absl::FromUnixMillis(1'790'000'810'000);
+  ASSERT_TRUE(sink->Deliver(reopened).ok());
+  OutboxRow escalated = WithTicket(Row("escalated"), "OPS-2");
+  escalated.created_at = absl::FromUnixMillis(1'790'000'930'456);
+  ASSERT_TRUE(sink->Deliver(escalated).ok());
+  OutboxRow reminder = WithTicket(Row("reminder"), "OPS-2");
+  reminder.created_at = absl::FromUnixMillis(1'790'003'630'456);
+  reminder.incident.clocks.push_back({"time_to_acknowledge", reminder.incident.first_evidence,
+                                      absl::FromUnixMillis(1'790'000'900'123), ClockState::kMet,
+                                      absl::FromUnixMillis(1'790'001'830'456)});
+  ASSERT_TRUE(sink->Deliver(reminder).ok());
+
+  EXPECT_THAT(jira.calls(), ElementsAre("POST /rest/api/2/issue/OPS-2/comment",
+                                        "POST /rest/api/2/issue/OPS-2/comment",
+                                        "POST /rest/api/2/issue/OPS-2/comment"));
+  FakeJira::Issue issue = jira.issues()["OPS-2"];
+  EXPECT_TRUE(issue.done);  // see Deliver(): reopening is left to a person
+  ASSERT_EQ(issue.comments.size(), 3u);
+  EXPECT_EQ(issue.comments[0],
+            "klaxon reopened INC-000042 at 2026-09-21T14:26:50.000Z: the condition came back 3m "
+            "after it was resolved at 2026-09-21T14:23:50.000Z.\nReason: connection refused");
+  EXPECT_EQ(issue.comments[1],
+            "klaxon escalated INC-000042 at 2026-09-21T14:28:50.456Z: nobody has acknowledged it "
+            "15m after it opened.");
+  EXPECT_EQ(issue.comments[2],
+            "klaxon reminder at 2026-09-21T15:13:50.456Z: INC-000042 is acknowledged but still "
+            "open, 1h after it opened and 30m after it was acknowledged.");
+}
+
+TEST(JiraSinkTest, APostmortemIsANewIssueDueADayAfterResolutionLinkedToTheOutage) {
+  FakeJira jira;
+  auto sink = Sink(jira.Options());
+  ASSERT_TRUE(sink->Deliver(Row()).ok());  // OPS-1, the outage
+  OutboxRow row = WithTicket(PostmortemRow(), "OPS-1");
+  absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "OPS-2");
+
+  EXPECT_THAT(jira.calls(), ElementsAre("POST /rest/api/2/issue", "POST /rest/api/2/issue",
+                                        "POST /rest/api/2/issueLink"));
+  nlohmann::json fields = jira.issues()["OPS-2"].fields;
+  EXPECT_EQ(fields["project"], nlohmann::json({{"key", "OPS"}}));
+  EXPECT_EQ(fields["issuetype"], nlohmann::json({{"name", "Task"}}));
+  EXPECT_EQ(fields["summary"], "Post-mortem: INC-000042 checkout down");
+  EXPECT_EQ(fields["description"], RenderPostmortem(row.incident));
+  EXPECT_THAT(fields["description"].get<std::string>(), HasSubstr("## Timeline"));
+  EXPECT_EQ(fields["duedate"], "2026-09-22");
+  EXPECT_EQ(fields["labels"], nlohmann::json({"postmortem", "klaxon-INC-000042-postmortem"}));
+  ASSERT_EQ(jira.links().size(), 1u);
+  EXPECT_EQ(jira.links()[0], nlohmann::json({{"type", {{"name", "Relates"}}},
+                                             {"inwardIssue", {{"key", "OPS-2"}}},
+                                             {"outwardIssue", {{"key", "OPS-1"}}}}));
+
+  // The outage issue is still the one later deliveries find by label.
+  OutboxRow reopened = Row("reopened");
+  ASSERT_TRUE(sink->Deliver(reopened).ok());
+  EXPECT_EQ(jira.issues()["OPS-1"].comments.size(), 1u);
+  EXPECT_TRUE(jira.issues()["OPS-2"].comments.empty());
+}
+
+TEST(JiraSinkTest, ARetriedPostmortemFindsItsIssueAndLinksItOnce) {
+  FakeJira jira;
+  jira.AddIssue("OPS-1", "klaxon-INC-000042", /*done=*/true);
+  SinkOptions options = jira.Options();
+  options.timeout = absl::Milliseconds(500);
+  auto sink = Sink(options);
+  jira.HoldNextCreate();
+  absl::StatusOr<DeliveryReceipt> first = sink->Deliver(WithTicket(PostmortemRow(), "OPS-1"));
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
+  jira.Release();
+  ASSERT_TRUE(jira.WaitUntilAnswered());
+  ASSERT_EQ(jira.issues().size(), 2u);  // made all the same, not linked
+  EXPECT_TRUE(jira.links().empty());
+
+  OutboxRow retry = WithTicket(PostmortemRow(), "OPS-1");
+  retry.attempts = 1;
+  absl::StatusOr<DeliveryReceipt> second = sink->Deliver(retry);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->ticket_ref, "OPS-2");
+  EXPECT_EQ(jira.issues().size(), 2u);
+  ASSERT_EQ(jira.links().size(), 1u);
+  HttpRequest search = jira.requests()[1];
+  EXPECT_EQ(search.QueryParam("jql"),
+            "project = \"OPS\" AND labels = \"klaxon-INC-000042-postmortem\"");
+
+  // Its answer lost too: the next retry finds the issue and its link.
+  retry.attempts = 2;
+  absl::StatusOr<DeliveryReceipt> third = sink->Deliver(retry);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->ticket_ref, "OPS-2");
+  EXPECT_EQ(jira.issues().size(), 2u);
+  EXPECT_EQ(jira.links().size(), 1u);
+  EXPECT_EQ(jira.calls().back(), "GET /rest/api/2/issue/OPS-2");
+}
+
+TEST(JiraSinkTest, AProjectWithoutDueDatesGetsThePostmortemWithoutOne) {
+  FakeJira jira;
+  jira.AddIssue("OPS-1", "klaxon-INC-000042", /*done=*/true);
+  jira.refuse_due_dates();
+  absl::StatusOr<DeliveryReceipt> receipt =
+      Sink(jira.Options())->Deliver(WithTicket(PostmortemRow(), "OPS-1"));
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "OPS-2");
+  EXPECT_FALSE(jira.issues()["OPS-2"].fields.contains("duedate"));
+  EXPECT_EQ(jira.links().size(), 1u);
+}
+
+TEST(JiraSinkTest, ALinkJiraRefusesStillDeliversThePostmortem) {
+  FakeJira jira;
+  jira.AddIssue("OPS-1", "klaxon-INC-000042", /*done=*/true);
+  jira.set_link_types({"Blocks"});
+  absl::StatusOr<DeliveryReceipt> receipt =
+      Sink(jira.Options())->Deliver(WithTicket(PostmortemRow(), "OPS-1"));
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "OPS-2");
+  EXPECT_TRUE(jira.links().empty());
+}
+
+TEST(JiraSinkTest, APostmortemWithoutAnOutageIssueStandsAlone) {
+  FakeJira jira;
+  absl::StatusOr<DeliveryReceipt> receipt = Sink(jira.Options())->Deliver(PostmortemRow());
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "OPS-1");
+  EXPECT_THAT(jira.calls(), ElementsAre("GET /rest/api/2/search/jql", "POST /rest/api/2/issue"));
+  EXPECT_TRUE(jira.links().empty());
 }
 
 TEST(JiraSinkTest, ErrorsSayWhatJiraAnsweredAndNeverTheToken) {

@@ -35,13 +35,19 @@ std::string PagerDutySeverity(absl::string_view severity) {
 std::optional<nlohmann::json> PagerDutyEvent(const OutboxRow& row, const std::string& routing_key) {
   const Incident& incident = row.incident;
   std::string action;
-  if (row.event == "opened" || row.event == "reopened") {
+  // A trigger whose dedup_key names an open alert is added to that alert's log
+  // instead of opening a second one; on a resolved alert ("reopened") it opens
+  // a new one under the same key.
+  if (row.event == "opened" || row.event == "reopened" || row.event == "escalated" ||
+      row.event == "reminder") {
     action = "trigger";
   } else if (row.event == "acknowledged") {
     action = "acknowledge";
   } else if (row.event == "resolved") {
     action = "resolve";
   } else {
+    // "postmortem": PagerDuty's Events API has no place for a document, and
+    // any action on the resolved alert would reopen or misstate it. Not sent.
     return std::nullopt;
   }
   nlohmann::json event = {
@@ -58,6 +64,7 @@ std::optional<nlohmann::json> PagerDutyEvent(const OutboxRow& row, const std::st
   for (const Label& label : incident.labels.items()) labels[label.name] = label.value;
   nlohmann::json details = {
       {"incident", incident.id()},
+      {"event", row.event},
       {"rule", incident.rule},
       {"service", incident.service},
       {"severity", incident.severity},

@@ -188,6 +188,37 @@ TEST(PagerDutySinkTest, ARetriedTriggerLandsOnTheSameAlert) {
   EXPECT_EQ(pd.alerts().size(), 1u);
 }
 
+TEST(PagerDutySinkTest, ReopenedEscalatedAndRemindersTriggerTheSameAlert) {
+  FakePagerDuty pd;
+  auto sink = Sink(pd.Options());
+  ASSERT_TRUE(sink->Deliver(Row()).ok());
+  ASSERT_TRUE(sink->Deliver(Row("resolved")).ok());
+  ASSERT_EQ(pd.alerts()["INC-000042"], "resolved");
+  ASSERT_TRUE(sink->Deliver(Row("reopened")).ok());
+  EXPECT_EQ(pd.alerts()["INC-000042"], "triggered");
+  for (const char* event : {"escalated", "reminder"}) {
+    absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(Row(event));
+    ASSERT_TRUE(receipt.ok()) << event << ": " << receipt.status();
+    EXPECT_EQ(receipt->ticket_ref, "INC-000042");
+    nlohmann::json sent = nlohmann::json::parse(pd.requests().back().body);
+    EXPECT_EQ(sent["event_action"], "trigger") << event;
+    EXPECT_EQ(sent["dedup_key"], "INC-000042");
+    EXPECT_EQ(sent["payload"]["summary"], "[INC-000042] checkout down");
+    EXPECT_EQ(sent["payload"]["custom_details"]["event"], event);
+  }
+  EXPECT_EQ(pd.alerts().size(), 1u);
+  EXPECT_EQ(pd.requests().size(), 5u);
+}
+
+TEST(PagerDutySinkTest, APostmortemIsDoneWithoutARequest) {
+  FakePagerDuty pd;
+  OutboxRow row = Row("postmortem");
+  row.incident.resolved_at = absl::FromUnixMillis(1'790'000'630'000);
+  absl::StatusOr<DeliveryReceipt> receipt = Sink(pd.Options())->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_THAT(pd.requests(), IsEmpty());
+}
+
 TEST(PagerDutySinkTest, AnInvalidEventIsAPermanentErrorWithPagerDutysMessage) {
   FakePagerDuty pd;
   SinkOptions options = pd.Options();

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "detector/http_server.h"
+#include "exporters/postmortem.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -43,6 +44,21 @@ OutboxRow Row(const std::string& event = "opened", int64_t number = 42) {
   return row;
 }
 
+// The "postmortem" row of the incident resolved at 2026-09-21T14:23:50Z: it
+// carries the timeline.
+OutboxRow PostmortemRow() {
+  OutboxRow row = Row("resolved");
+  row.event = "postmortem";
+  row.incident.state = IncidentState::kResolved;
+  row.created_at = *row.incident.resolved_at;
+  row.incident.timeline = {
+      {row.incident.first_evidence, "first_evidence", "condition first seen"},
+      {row.incident.opened_at, "opened", "incident opened: checkout down"},
+      {*row.incident.resolved_at, "resolved", "resolved: condition cleared"},
+  };
+  return row;
+}
+
 OutboxRow WithTicket(OutboxRow row, const std::string& ref) {
   row.incident.tickets.push_back({"tickets", ref});
   return row;
@@ -51,8 +67,8 @@ OutboxRow WithTicket(OutboxRow row, const std::string& ref) {
 // Redmine's issues REST API (JSON) for project "ops" with custom field 5, as
 // Redmine answers: 201 with {"issue": ...} on create, 422 with {"errors": [...]}
 // for invalid input, 204 on update, lists filtered by project_id, status_id
-// (open by default, * for all), cf_5 and subject (~ for contains). Records
-// every request. Thread-safe.
+// (open by default, * for all), cf_5 and subject (~ for contains); relations
+// between issues. Records every request. Thread-safe.
 class FakeRedmine {
  public:
   struct Issue {
@@ -61,7 +77,14 @@ class FakeRedmine {
     std::string description;
     int status_id = 1;
     std::string incident_field;
+    std::string start_date;
+    std::string due_date;
     std::vector<std::string> notes;
+  };
+  struct Relation {
+    int issue_id = 0;
+    int issue_to_id = 0;
+    std::string relation_type;
   };
 
   FakeRedmine() {
@@ -100,6 +123,10 @@ class FakeRedmine {
   std::map<int, Issue> issues() {
     std::lock_guard lock(mu_);
     return issues_;
+  }
+  std::vector<Relation> relations() {
+    std::lock_guard lock(mu_);
+    return relations_;
   }
   int AddIssue(Issue issue) {
     std::lock_guard lock(mu_);
@@ -154,6 +181,8 @@ class FakeRedmine {
       issue.id = next_id_++;
       issue.subject = in["subject"];
       issue.description = in.value("description", "");
+      issue.start_date = in.value("start_date", "");
+      issue.due_date = in.value("due_date", "");
       if (in.contains("custom_fields")) {
         for (const auto& field : in["custom_fields"]) {
           if (field["id"] == kField) issue.incident_field = field["value"];
@@ -189,6 +218,43 @@ class FakeRedmine {
               .dump());
     }
     int id = 0;
+    if (absl::StartsWith(r.path, "/issues/") && absl::EndsWith(r.path, "/relations.json") &&
+        absl::SimpleAtoi(r.path.substr(8, r.path.size() - 8 - 15), &id)) {
+      if (!issues_.count(id)) return HttpResponse::Text(404, "");
+      if (r.method == "GET") {
+        nlohmann::json list = nlohmann::json::array();
+        for (const Relation& relation : relations_) {
+          if (relation.issue_id != id && relation.issue_to_id != id) continue;
+          list.push_back({{"id", 1},
+                          {"issue_id", relation.issue_id},
+                          {"issue_to_id", relation.issue_to_id},
+                          {"relation_type", relation.relation_type},
+                          {"delay", nullptr}});
+        }
+        return HttpResponse::Json(200, nlohmann::json{{"relations", list}}.dump());
+      }
+      if (r.method == "POST") {
+        const nlohmann::json& in = body["relation"];
+        if (!in.is_object() || !in["issue_to_id"].is_number_integer() ||
+            !issues_.count(in["issue_to_id"].get<int>())) {
+          return HttpResponse::Json(422, R"({"errors":["Related issue cannot be blank"]})");
+        }
+        Relation relation{id, in["issue_to_id"].get<int>(), in.value("relation_type", "")};
+        for (const Relation& other : relations_) {
+          if (other.issue_id == id && other.issue_to_id == relation.issue_to_id) {
+            return HttpResponse::Json(422,
+                                      R"({"errors":["Related issue has already been taken"]})");
+          }
+        }
+        relations_.push_back(relation);
+        return HttpResponse::Json(201, nlohmann::json{{"relation",
+                                                       {{"id", relations_.size()},
+                                                        {"issue_id", id},
+                                                        {"issue_to_id", relation.issue_to_id},
+                                                        {"relation_type", relation.relation_type}}}}
+                                           .dump());
+      }
+    }
     if (absl::StartsWith(r.path, "/issues/") && absl::EndsWith(r.path, ".json") &&
         absl::SimpleAtoi(r.path.substr(8, r.path.size() - 13), &id)) {
       if (!issues_.count(id)) return HttpResponse::Text(404, "");
@@ -209,6 +275,7 @@ class FakeRedmine {
   std::condition_variable cv_;
   std::vector<HttpRequest> requests_;
   std::map<int, Issue> issues_;
+  std::vector<Relation> relations_;
   int next_id_ = 1;
   bool hold_ = false;
   bool holding_ = false;
@@ -359,6 +426,138 @@ TEST(RedmineSinkTest, AResolveWithNoIssueAnywhereFailsAFewTimesThenGivesUp) {
   OutboxRow late = Row("resolved");
   late.attempts = 5;
   EXPECT_TRUE(sink->Deliver(late).ok());
+}
+
+TEST(RedmineSinkTest, ReopenedSetsTheIssueBackToNewWithANote) {
+  FakeRedmine redmine;
+  int id = redmine.AddIssue(Existing("[INC-000042] checkout down", kResolved, "INC-000042"));
+  auto sink = Sink(redmine.Options());
+  OutboxRow row = WithTicket(Row("reopened"), absl::StrCat(id));
+  row.created_at = absl::FromUnixMillis(1'790'000'810'000);
+  row.incident.reopens = 2;
+  absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, absl::StrCat(id));
+  EXPECT_THAT(redmine.calls(), ElementsAre("PUT /issues/1.json"));
+  FakeRedmine::Issue issue = redmine.issues()[id];
+  EXPECT_EQ(issue.status_id, 1);
+  ASSERT_EQ(issue.notes.size(), 1u);
+  EXPECT_EQ(issue.notes[0],
+            "klaxon reopened INC-000042 at 2026-09-21T14:26:50.000Z: the condition came back "
+            "within the reopen window (reopen 2).\nReason: connection refused");
+
+  // A retry after a lost answer sees the issue open again and writes nothing.
+  row.attempts = 1;
+  ASSERT_TRUE(sink->Deliver(row).ok());
+  EXPECT_THAT(redmine.calls(), ElementsAre("PUT /issues/1.json", "GET /issues/1.json"));
+  EXPECT_EQ(redmine.issues()[id].notes.size(), 1u);
+}
+
+TEST(RedmineSinkTest, EscalatedAndReminderAddNotesOnly) {
+  FakeRedmine redmine;
+  int id = redmine.AddIssue(Existing("[INC-000042] checkout down", 2, "INC-000042"));
+  auto sink = Sink(redmine.Options());
+  for (const char* event : {"escalated", "reminder"}) {
+    ASSERT_TRUE(sink->Deliver(WithTicket(Row(event), absl::StrCat(id))).ok()) << event;
+  }
+  for (const HttpRequest& request : redmine.requests()) {
+    EXPECT_FALSE(nlohmann::json::parse(request.body)["issue"].contains("status_id"));
+  }
+  FakeRedmine::Issue issue = redmine.issues()[id];
+  EXPECT_EQ(issue.status_id, 2);
+  ASSERT_EQ(issue.notes.size(), 2u);
+  EXPECT_THAT(issue.notes[0], HasSubstr("klaxon escalated INC-000042"));
+  EXPECT_THAT(issue.notes[1], HasSubstr("INC-000042 is acknowledged but still open"));
+}
+
+TEST(RedmineSinkTest, APostmortemIsANewIssueDueTheDayAfterResolutionRelatedToTheOutage) {
+  FakeRedmine redmine;
+  auto sink = Sink(redmine.Options());
+  ASSERT_TRUE(sink->Deliver(Row()).ok());  // #1, the outage
+  OutboxRow row = WithTicket(PostmortemRow(), "1");
+  absl::StatusOr<DeliveryReceipt> receipt = sink->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "2");
+  EXPECT_THAT(redmine.calls(), ElementsAre("POST /issues.json", "POST /issues.json",
+                                           "POST /issues/2/relations.json"));
+
+  nlohmann::json sent = nlohmann::json::parse(redmine.requests()[1].body)["issue"];
+  EXPECT_EQ(sent["project_id"], "ops");
+  EXPECT_EQ(sent["subject"], "[INC-000042 post-mortem] checkout down");
+  EXPECT_EQ(sent["description"], RenderPostmortem(row.incident));
+  EXPECT_EQ(sent["start_date"], "2026-09-21");
+  EXPECT_EQ(sent["due_date"], "2026-09-22");
+  EXPECT_EQ(sent["custom_fields"],
+            nlohmann::json::parse(R"([{"id": 5, "value": "INC-000042-postmortem"}])"));
+  EXPECT_EQ(
+      nlohmann::json::parse(redmine.requests()[2].body),
+      nlohmann::json::parse(R"({"relation": {"issue_to_id": 1, "relation_type": "relates"}})"));
+  ASSERT_EQ(redmine.relations().size(), 1u);
+  EXPECT_EQ(redmine.relations()[0].issue_id, 2);
+  EXPECT_EQ(redmine.relations()[0].issue_to_id, 1);
+}
+
+void ExpectARetriedPostmortemFindsItsIssueAndRelatesItOnce(int incident_field_id) {
+  FakeRedmine redmine;
+  int outage = redmine.AddIssue(Existing("[INC-000042] checkout down", kResolved, "INC-000042"));
+  SinkOptions options = redmine.Options();
+  options.incident_field_id = incident_field_id;
+  options.timeout = absl::Milliseconds(500);
+  auto sink = Sink(options);
+  redmine.HoldNextCreate();
+  absl::StatusOr<DeliveryReceipt> first =
+      sink->Deliver(WithTicket(PostmortemRow(), absl::StrCat(outage)));
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
+  redmine.Release();
+  ASSERT_TRUE(redmine.WaitUntilAnswered());
+  ASSERT_EQ(redmine.issues().size(), 2u);
+  EXPECT_TRUE(redmine.relations().empty());
+
+  OutboxRow retry = WithTicket(PostmortemRow(), absl::StrCat(outage));
+  retry.attempts = 1;
+  absl::StatusOr<DeliveryReceipt> second = sink->Deliver(retry);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->ticket_ref, "2");
+  EXPECT_EQ(redmine.issues().size(), 2u);
+  EXPECT_EQ(redmine.relations().size(), 1u);
+  HttpRequest search = redmine.requests()[1];
+  EXPECT_EQ(search.path, "/issues.json");
+  if (incident_field_id > 0) {
+    EXPECT_EQ(search.QueryParam("cf_5"), "INC-000042-postmortem");
+  } else {
+    EXPECT_EQ(search.QueryParam("subject"), "~INC-000042 post-mortem");
+  }
+
+  retry.attempts = 2;
+  ASSERT_TRUE(sink->Deliver(retry).ok());
+  EXPECT_EQ(redmine.issues().size(), 2u);
+  EXPECT_EQ(redmine.relations().size(), 1u);
+  EXPECT_EQ(redmine.calls().back(), "GET /issues/2/relations.json");
+}
+
+TEST(RedmineSinkTest, ARetriedPostmortemFindsItsIssueByItsIncidentField) {
+  ExpectARetriedPostmortemFindsItsIssueAndRelatesItOnce(kField);
+}
+
+TEST(RedmineSinkTest, ARetriedPostmortemFindsItsIssueByItsSubject) {
+  ExpectARetriedPostmortemFindsItsIssueAndRelatesItOnce(0);
+}
+
+TEST(RedmineSinkTest, TheOutageIssueSearchNeverTakesThePostmortemForIt) {
+  for (int field : {kField, 0}) {
+    FakeRedmine redmine;
+    redmine.AddIssue(
+        Existing("[INC-000042 post-mortem] checkout down", 1, "INC-000042-postmortem"));
+    int outage = redmine.AddIssue(Existing("[INC-000042] checkout down", kResolved, "INC-000042"));
+    SinkOptions options = redmine.Options();
+    options.incident_field_id = field;
+    absl::StatusOr<DeliveryReceipt> receipt = Sink(options)->Deliver(Row("reopened"));
+    ASSERT_TRUE(receipt.ok()) << receipt.status();
+    EXPECT_EQ(receipt->ticket_ref, absl::StrCat(outage)) << "incident_field_id " << field;
+    EXPECT_EQ(redmine.issues()[outage].status_id, 1);
+    EXPECT_TRUE(redmine.issues()[1].notes.empty());
+  }
 }
 
 TEST(RedmineSinkTest, ErrorsSayWhatRedmineAnsweredAndNeverTheKey) {

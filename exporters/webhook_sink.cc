@@ -6,16 +6,21 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "exporters/internal/http_client.h"
+#include "exporters/postmortem.h"
 
 namespace klaxon {
 
 nlohmann::json WebhookPayload(const OutboxRow& row) {
-  return {
+  nlohmann::json payload = {
       {"version", "1"},
       {"event", row.event},
       {"idempotency_key", row.idempotency_key()},
       {"incident", IncidentToJson(row.incident)},
   };
+  // Rendered here so that a receiver filing post-mortems need not know the
+  // incident JSON: it posts the document as it is.
+  if (row.event == "postmortem") payload["postmortem_markdown"] = RenderPostmortem(row.incident);
+  return payload;
 }
 
 std::string WebhookSignature(absl::string_view secret, absl::string_view body) {

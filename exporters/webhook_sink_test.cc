@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "detector/http_server.h"
+#include "exporters/postmortem.h"
 #include "exporters/sink.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -122,6 +123,54 @@ TEST(WebhookSinkTest, PostsTheDocumentedPayloadWithItsHeaders) {
   EXPECT_EQ(body["incident"]["first_evidence_at"], "2026-09-21T14:13:20.123Z");
   EXPECT_EQ(body["incident"]["reason"], "connection refused");
   EXPECT_EQ(body["incident"]["state"], "open");
+}
+
+TEST(WebhookSinkTest, EveryEventIsSentUnderItsOwnName) {
+  Receiver receiver(HttpResponse::Text(200, ""));
+  auto sink = MakeTicketSink(receiver.Options());
+  ASSERT_TRUE(sink.ok());
+  for (const char* event : {"acknowledged", "reopened", "escalated", "reminder", "resolved"}) {
+    OutboxRow row = Row();
+    row.event = event;
+    ASSERT_TRUE((*sink)->Deliver(row).ok()) << event;
+    HttpRequest request = receiver.last();
+    EXPECT_EQ(request.Header("x-klaxon-event"), event);
+    EXPECT_EQ(request.Header("idempotency-key"), absl::StrCat("klaxon-INC-000042-", event, "-7"));
+    nlohmann::json body = nlohmann::json::parse(request.body);
+    EXPECT_EQ(body["event"], event);
+    EXPECT_EQ(body["incident"]["id"], "INC-000042");
+    EXPECT_FALSE(body.contains("postmortem_markdown")) << event;
+  }
+}
+
+TEST(WebhookSinkTest, APostmortemCarriesTheIncidentsTimelineAndTheRenderedDocument) {
+  Receiver receiver(HttpResponse::Json(201, R"({"url": "https://wiki.example.com/pm/42"})"));
+  auto sink = MakeTicketSink(receiver.Options());
+  ASSERT_TRUE(sink.ok());
+  OutboxRow row = Row();
+  row.event = "postmortem";
+  row.incident.state = IncidentState::kResolved;
+  row.incident.resolved_at = absl::FromUnixMillis(1'790'000'630'000);
+  row.incident.timeline = {
+      {row.incident.first_evidence, "first_evidence", "condition first seen"},
+      {absl::FromUnixMillis(1'790'000'100'000), "acknowledged", "acknowledged by alice"},
+      {*row.incident.resolved_at, "resolved", "resolved: condition cleared"},
+  };
+  absl::StatusOr<DeliveryReceipt> receipt = (*sink)->Deliver(row);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->ticket_ref, "https://wiki.example.com/pm/42");
+
+  HttpRequest request = receiver.last();
+  EXPECT_EQ(request.Header("x-klaxon-event"), "postmortem");
+  nlohmann::json body = nlohmann::json::parse(request.body);
+  EXPECT_EQ(body["event"], "postmortem");
+  EXPECT_EQ(body["incident"]["timeline"].size(), 3u);
+  ASSERT_TRUE(body["postmortem_markdown"].is_string());
+  std::string markdown = body["postmortem_markdown"];
+  EXPECT_EQ(markdown, RenderPostmortem(row.incident));
+  EXPECT_THAT(markdown, HasSubstr("# Post-mortem: INC-000042 checkout down\n"));
+  EXPECT_THAT(markdown,
+              HasSubstr("| 2026-09-21 14:15:00 | Acknowledged | acknowledged by alice |"));
 }
 
 TEST(WebhookSinkTest, TheSameRowSendsTheSameBytes) {

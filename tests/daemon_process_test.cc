@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -286,6 +287,91 @@ contains = " ERROR "
   ASSERT_TRUE(WaitFor(
       [&] { return MetricValue(address, "log_lines_total{log=\"app\"}") == lines; }, kBound));
   EXPECT_EQ(MetricValue(address, "log_matches_total{log=\"app\",match=\"errors\"}"), errors);
+}
+
+// `klaxon postmortem` prints the same document whether it asks the running
+// daemon or reads the ledger in its data_dir.
+TEST_F(DaemonProcessTest, PostmortemCommandPrintsTheDocumentFromTheApiOrTheLedger) {
+  WriteFile(dir_.File("pm.toml"), absl::StrFormat(R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "pm-data"
+
+[[service]]
+name = "api"
+[service.sla]
+time_to_acknowledge = "1h"
+time_to_resolve = "4h"
+
+[[probe.http]]
+name = "api"
+service = "api"
+url = "http://%s/health"
+interval = "100ms"
+timeout = "80ms"
+
+[[rule]]
+name = "ApiDown"
+service = "api"
+severity = "critical"
+summary = "api health probe failing"
+expr = 'probe_success{probe="api"} == 0'
+)",
+                                                  service_->address()));
+  ChildProcess daemon({BinaryPath("klaxon"), "run", "--config", dir_.File("pm.toml")},
+                      dir_.File("pm-run.log"));
+  const std::string address = ListenAddress(daemon);
+  ASSERT_FALSE(address.empty()) << daemon.Log();
+  auto klaxon = [&](std::vector<std::string> words, const std::string& log) {
+    std::vector<std::string> argv = {BinaryPath("klaxon")};
+    argv.insert(argv.end(), words.begin(), words.end());
+    auto child = std::make_unique<ChildProcess>(argv, dir_.File(log));
+    std::optional<int> status = child->Wait(kBound);
+    return std::make_pair(status.value_or(-1), child->Log());
+  };
+  const std::string server = absl::StrCat("--server=", address);
+  healthy_ = false;
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(
+                                klaxon({"incidents", "list", server}, "list1.log").second,
+                                "INC-000001  open"); },
+                      kBound))
+      << daemon.Log();
+  healthy_ = true;
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(
+                                klaxon({"incidents", "list", server}, "list2.log").second,
+                                "INC-000001  resolved"); },
+                      kBound))
+      << daemon.Log();
+
+  auto [from_api, api_document] = klaxon(
+      {"postmortem", "INC-000001", absl::StrCat("--server=http://", address)}, "pm-api.log");
+  EXPECT_EQ(from_api, 0) << api_document;
+  EXPECT_THAT(api_document, ::testing::StartsWith(
+                                "# Post-mortem: INC-000001 api health probe failing\n\n"
+                                "- **Service:** api\n- **Severity:** critical\n"
+                                "- **Rule:** ApiDown\n"));
+  EXPECT_THAT(api_document, HasSubstr("- **Acknowledged:** not acknowledged\n"));
+  EXPECT_THAT(api_document, HasSubstr("| First evidence | condition first seen: "));
+  EXPECT_THAT(api_document, HasSubstr("| Detected | incident opened: api health probe failing"));
+  EXPECT_THAT(api_document, HasSubstr("| Time to resolve | "));
+  EXPECT_THAT(api_document, HasSubstr("## Follow-up actions\n\n- [ ] \n"));
+
+  auto [from_ledger, ledger_document] =
+      klaxon({"postmortem", "INC-000001", "--state", dir_.File("pm-data")}, "pm-ledger.log");
+  EXPECT_EQ(from_ledger, 0) << ledger_document;
+  EXPECT_EQ(ledger_document, api_document);
+
+  auto [missing, missing_log] = klaxon({"postmortem", "INC-000042", server}, "pm-404.log");
+  EXPECT_EQ(missing, 1);
+  EXPECT_THAT(missing_log, HasSubstr("404"));
+  auto [nowhere, nowhere_log] =
+      klaxon({"postmortem", "INC-000001", "--state", dir_.File("no-such-dir")}, "pm-none.log");
+  EXPECT_EQ(nowhere, 1);
+  EXPECT_THAT(nowhere_log, HasSubstr("no ledger at"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("no-such-dir")));
+  auto [usage, usage_log] = klaxon({"postmortem"}, "pm-usage.log");
+  EXPECT_EQ(usage, 2);
+  EXPECT_THAT(usage_log, HasSubstr("usage: klaxon postmortem INC-000123"));
 }
 
 }  // namespace

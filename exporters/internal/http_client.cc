@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -245,22 +246,71 @@ std::string TicketDescription(const Incident& incident) {
   return text;
 }
 
+namespace {
+
+std::string Since(absl::Time from, absl::Time to) {
+  return absl::FormatDuration(absl::Floor(to - from, absl::Seconds(1)));
+}
+
+}  // namespace
+
 std::string TicketNote(const OutboxRow& row) {
   const Incident& incident = row.incident;
+  const std::string at = FormatTimestamp(row.created_at);
   std::string note;
   if (row.event == "resolved") {
-    absl::Time at = incident.resolved_at.value_or(row.created_at);
-    note = absl::StrCat("klaxon resolved ", incident.id(), " at ", FormatTimestamp(at));
-    if (at > incident.first_evidence) {
-      absl::StrAppend(
-          &note, ", ",
-          absl::FormatDuration(absl::Floor(at - incident.first_evidence, absl::Seconds(1))),
-          " after first evidence");
+    absl::Time resolved = incident.resolved_at.value_or(row.created_at);
+    note = absl::StrCat("klaxon resolved ", incident.id(), " at ", FormatTimestamp(resolved));
+    if (resolved > incident.first_evidence) {
+      absl::StrAppend(&note, ", ", Since(incident.first_evidence, resolved),
+                      " after first evidence");
     }
     note += ".";
+  } else if (row.event == "reopened") {
+    note = absl::StrCat("klaxon reopened ", incident.id(), " at ", at, ": the condition came back");
+    // The ledger clears the resolution when it reopens; a snapshot that still
+    // has it tells how soon the condition came back.
+    if (incident.resolved_at && row.created_at > *incident.resolved_at) {
+      absl::StrAppend(&note, " ", Since(*incident.resolved_at, row.created_at),
+                      " after it was resolved at ", FormatTimestamp(*incident.resolved_at));
+    } else {
+      note += " within the reopen window";
+    }
+    if (incident.reopens > 0) absl::StrAppend(&note, " (reopen ", incident.reopens, ")");
+    note += ".";
+    if (!incident.reason.empty()) absl::StrAppend(&note, "\nReason: ", incident.reason);
+  } else if (row.event == "escalated") {
+    note = absl::StrCat("klaxon escalated ", incident.id(), " at ", at,
+                        ": nobody has acknowledged it ", Since(incident.opened_at, row.created_at),
+                        " after it opened");
+    if (incident.escalations > 0) {
+      absl::StrAppend(&note, " (escalation step ", incident.escalations, ")");
+    }
+    if (!row.recipients.empty()) {
+      absl::StrAppend(&note, "; now telling ", absl::StrJoin(row.recipients, ", "));
+    }
+    note += ".";
+  } else if (row.event == "reminder") {
+    note = absl::StrCat("klaxon reminder at ", at, ": ", incident.id(),
+                        " is acknowledged but still open, ",
+                        Since(incident.opened_at, row.created_at), " after it opened");
+    std::optional<absl::Time> acknowledged = incident.acknowledged_at;
+    for (const SlaClock& clock : incident.clocks) {
+      if (!acknowledged && clock.name == "time_to_acknowledge" && clock.state == ClockState::kMet &&
+          clock.stopped_at) {
+        acknowledged = clock.stopped_at;
+      }
+    }
+    if (acknowledged) {
+      absl::StrAppend(&note, " and ", Since(*acknowledged, row.created_at),
+                      " after it was acknowledged");
+    }
+    note += ".";
+  } else if (row.event == "postmortem") {
+    note = absl::StrCat("klaxon: the post-mortem of ", incident.id(), " is due by ",
+                        FormatTimestamp(PostmortemDue(row)), ".");
   } else {
-    note = absl::StrCat("klaxon: ", incident.id(), " ", row.event, " at ",
-                        FormatTimestamp(row.created_at), ".");
+    note = absl::StrCat("klaxon: ", incident.id(), " ", row.event, " at ", at, ".");
   }
   if (!incident.timeline.empty()) {
     const TimelineEntry& last = incident.timeline.back();
@@ -279,6 +329,16 @@ std::string RecordedTicketRef(const Incident& incident, absl::string_view sink) 
 std::string IncidentLabel(const Incident& incident) {
   return absl::StrCat("klaxon-", incident.id());
 }
+
+std::string PostmortemLabel(const Incident& incident) {
+  return absl::StrCat("klaxon-", incident.id(), "-postmortem");
+}
+
+absl::Time PostmortemDue(const OutboxRow& row) {
+  return row.incident.resolved_at.value_or(row.created_at) + absl::Hours(24);
+}
+
+std::string UtcDate(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 absl::Status TicketNotFound(const OutboxRow& row, absl::string_view what) {
   if (row.attempts >= kMaxAttemptsToFindTicket) return absl::OkStatus();

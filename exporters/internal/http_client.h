@@ -115,13 +115,27 @@ std::string TicketTitle(const Incident& incident);
 // labels and the timeline so far; plain lines, which Jira's wiki markup,
 // GitHub's Markdown and Redmine's Textile all show as written.
 std::string TicketDescription(const Incident& incident);
-// The comment written for `event` ("resolved", "acknowledged", ...).
+// The comment written for `event` ("resolved", "acknowledged", "reopened",
+// "escalated", "reminder", ...), from what the row's snapshot holds: only a
+// "postmortem" row carries the timeline, so the others say what they can from
+// the incident's times, clocks and the row's recipients.
 std::string TicketNote(const OutboxRow& row);
 // The ref an earlier "opened" delivery to sink `sink` recorded, or "".
 std::string RecordedTicketRef(const Incident& incident, absl::string_view sink);
 // "klaxon-INC-000042": the label (Jira, GitHub) that marks an incident's ticket,
 // so that a retry can find a ticket whose creation it did not hear about.
 std::string IncidentLabel(const Incident& incident);
+
+// "klaxon-INC-000042-postmortem": the label (Jira, GitHub) and the Redmine
+// incident field value ("INC-000042-postmortem" there) that mark the
+// post-mortem ticket, distinct from the outage ticket's so that neither search
+// finds the other.
+std::string PostmortemLabel(const Incident& incident);
+// When the post-mortem is due: a day after resolution (after the row's
+// creation for a snapshot that has no resolution time).
+absl::Time PostmortemDue(const OutboxRow& row);
+// A civil date in UTC, "2026-09-22": Jira's duedate and Redmine's due_date.
+std::string UtcDate(absl::Time t);
 
 // How many attempts of a delivery that updates a ticket fail when it cannot
 // find the ticket at all (the ref was not recorded and a search finds
