@@ -10,6 +10,7 @@ packages=(
   prometheus-cpp-dev nlohmann-json3-dev libhyperscan-dev libssl-dev
   clang libclang-rt-14-dev
   prometheus
+  python3-aiosmtpd  # the real SMTP server of exporters/email_sink_test
 )
 
 missing=()
@@ -18,11 +19,17 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "klaxon: installing missing packages: ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
-echo "klaxon: installing missing packages: ${missing[*]}" >&2
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# A real Redmine for tests/redmine_test.cc only: klaxon builds and runs without it.
+if ! "$(dirname "$0")/redmine-peer.sh" install; then
+  echo "klaxon: WARNING: Redmine (Debian's redmine, redmine-sqlite) could not be installed;" \
+    "continuing without it, and tests/redmine_test will be skipped" >&2
+fi
