@@ -76,7 +76,7 @@ void BM_LedgerOpenIncident(benchmark::State& state) {
     incident.fingerprint = ++n;
     incident.labels = Labels{{"alertname", "Down"}, {"probe", absl::StrCat("p", n)}};
     auto opened = (*ledger)->OpenIncident(incident, {{"time_to_ticket", absl::Minutes(5)}},
-                                          {"tickets"});
+                                          Routing{{"tickets"}});
     benchmark::DoNotOptimize(opened);
   }
   std::filesystem::remove_all(dir);

@@ -11,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "detector/label_matcher.h"
 #include "detector/log.h"
+#include "detector/sla_report.h"
 #include "detector/version.h"
 
 namespace klaxon {
@@ -22,13 +24,55 @@ HttpResponse JsonError(int status, absl::string_view message) {
   return HttpResponse::Json(status, nlohmann::json{{"error", std::string(message)}}.dump());
 }
 
+HttpResponse MethodNotAllowed(const HttpRequest& request, absl::string_view allow) {
+  HttpResponse response =
+      JsonError(405, absl::StrCat(request.method, " is not allowed on ", request.path));
+  response.headers.push_back({"Allow", std::string(allow)});
+  return response;
+}
+
+// "12", "INC-000012" -> 12.
+std::optional<int64_t> NumberOf(absl::string_view id, absl::string_view prefix) {
+  absl::ConsumePrefix(&id, prefix);
+  int64_t number = 0;
+  if (!absl::SimpleAtoi(id, &number) || number <= 0) return std::nullopt;
+  return number;
+}
+
+absl::StatusOr<absl::Time> TimeField(const nlohmann::json& value, absl::string_view key) {
+  absl::Time t;
+  std::string error;
+  if (value.is_number()) return absl::FromUnixMillis(static_cast<int64_t>(value.get<double>() * 1000));
+  if (value.is_string() && absl::ParseTime(absl::RFC3339_full, value.get<std::string>(), &t, &error)) {
+    return t;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(key, ": expected RFC 3339 text such as \"2026-11-24T10:00:00Z\" or Unix seconds"));
+}
+
+nlohmann::json SilenceToJson(const Silence& silence, absl::Time now) {
+  nlohmann::json matchers = nlohmann::json::array();
+  for (const SilenceMatcher& m : silence.matchers) {
+    matchers.push_back(
+        {{"name", m.name}, {"value", m.value}, {"isRegex", m.is_regex}, {"isEqual", m.is_equal}});
+  }
+  std::string state = now < silence.starts_at ? "pending" : now < silence.ends_at ? "active" : "expired";
+  return {{"id", silence.id},
+          {"matchers", std::move(matchers)},
+          {"startsAt", FormatTimestamp(silence.starts_at)},
+          {"endsAt", FormatTimestamp(silence.ends_at)},
+          {"createdBy", silence.created_by},
+          {"comment", silence.comment},
+          {"status", {{"state", state}}}};
+}
+
 }  // namespace
 
 Api::Api(const Config& config, Ledger& ledger, Engine& engine, SeriesIndex& index,
          const Clock& clock, std::function<void()> on_outbox)
-    : config_(config),
+    : config_(&config),
       ledger_(ledger),
-      engine_(engine),
+      engine_(&engine),
       clock_(clock),
       on_outbox_(std::move(on_outbox)),
       index_(index),
@@ -76,6 +120,20 @@ HttpResponse Api::Handle(const HttpRequest& request) {
       return response;
     }
     return Changes(request);
+  }
+  if (path == "/api/v1/silences" || absl::StartsWith(path, "/api/v1/silences/")) {
+    return Silences(request);
+  }
+  if (absl::StartsWith(path, "/api/v1/outbox/")) return Outbox(request);
+  if (path == "/api/v1/sla") {
+    if (!read) return MethodNotAllowed(request, "GET, HEAD");
+    return Sla(request);
+  }
+  if (path == "/-/reload") {
+    if (request.method != "POST" && request.method != "PUT") {
+      return MethodNotAllowed(request, "POST, PUT");
+    }
+    return Reload(request);
   }
   if (path == "/metrics") return Metrics();
   if (path == "/healthz") return HttpResponse::Text(200, "ok\n");
@@ -146,10 +204,10 @@ HttpResponse Api::Changes(const HttpRequest& request) {
     for (const Change& change : *changes) list.push_back(ChangeToJson(change));
     return HttpResponse::Json(200, nlohmann::json{{"changes", std::move(list)}}.dump());
   }
-  if (config_.server.api_tokens.empty()) {
+  if (config_->server.api_tokens.empty()) {
     return JsonError(403, "reporting changes is disabled: set [server] api_tokens to allow it");
   }
-  std::optional<std::string> reporter = BearerOwner(request, config_.server.api_tokens);
+  std::optional<std::string> reporter = BearerOwner(request, config_->server.api_tokens);
   if (!reporter.has_value()) return Unauthorized();
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
   if (!body.is_object()) {
@@ -179,7 +237,7 @@ HttpResponse Api::Changes(const HttpRequest& request) {
         std::tuple{"who", false, &change.who}, std::tuple{"link", false, &change.link}}) {
     if (std::optional<HttpResponse> bad = text(key, required, *out)) return *bad;
   }
-  if (config_.FindService(change.service) == nullptr) {
+  if (config_->FindService(change.service) == nullptr) {
     return JsonError(400, absl::StrCat("service: no [[service]] named \"", change.service, "\""));
   }
   change.at = clock_.WallNow();
@@ -199,12 +257,203 @@ HttpResponse Api::Changes(const HttpRequest& request) {
   return HttpResponse::Json(201, ChangeToJson(change).dump());
 }
 
+std::variant<std::string, HttpResponse> Api::Actor(const HttpRequest& request,
+                                                   absl::string_view what) {
+  if (config_->server.api_tokens.empty()) {
+    return JsonError(403, absl::StrCat(what, " is disabled: set [server] api_tokens to allow it"));
+  }
+  std::optional<std::string> actor = BearerOwner(request, config_->server.api_tokens);
+  if (!actor.has_value()) return Unauthorized();
+  return *actor;
+}
+
+HttpResponse Api::Silences(const HttpRequest& request) {
+  const absl::Time now = clock_.WallNow();
+  if (request.path != "/api/v1/silences") {
+    if (request.method != "DELETE") return MethodNotAllowed(request, "DELETE");
+    auto actor = Actor(request, "expiring silences");
+    if (auto* refused = std::get_if<HttpResponse>(&actor)) return *refused;
+    std::optional<int64_t> id =
+        NumberOf(absl::string_view(request.path).substr(sizeof("/api/v1/silences/") - 1), "");
+    if (!id) return JsonError(400, "bad silence id: expected a number");
+    absl::Status expired = ledger_.ExpireSilence(*id, now);
+    if (absl::IsNotFound(expired)) return JsonError(404, expired.message());
+    if (!expired.ok()) return JsonError(503, expired.message());
+    LogLine(absl::StrCat("silence ", *id, " expired by ", std::get<std::string>(actor)));
+    return HttpResponse::Json(200, nlohmann::json{{"expired", *id}}.dump());
+  }
+  if (request.method == "GET" || request.method == "HEAD") {
+    absl::StatusOr<std::vector<Silence>> silences = ledger_.Silences(now);
+    if (!silences.ok()) return JsonError(503, silences.status().message());
+    nlohmann::json list = nlohmann::json::array();
+    for (const Silence& silence : *silences) list.push_back(SilenceToJson(silence, now));
+    return HttpResponse::Json(200, nlohmann::json{{"silences", std::move(list)}}.dump());
+  }
+  if (request.method != "POST") return MethodNotAllowed(request, "GET, HEAD, POST");
+  auto actor = Actor(request, "creating silences");
+  if (auto* refused = std::get_if<HttpResponse>(&actor)) return *refused;
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object()) {
+    return JsonError(400,
+                     "expected a JSON object {\"matchers\", \"startsAt\", \"endsAt\", "
+                     "\"createdBy\", \"comment\"} as Alertmanager takes");
+  }
+  for (const auto& [key, unused] : body.items()) {
+    if (key != "matchers" && key != "startsAt" && key != "endsAt" && key != "createdBy" &&
+        key != "comment" && key != "id") {
+      return JsonError(400, absl::StrCat(key, ": unknown field (expected matchers, startsAt, "
+                                              "endsAt, createdBy, comment)"));
+    }
+  }
+  Silence silence;
+  silence.created_by = std::get<std::string>(actor);
+  silence.created_at = now;
+  auto matchers = body.find("matchers");
+  if (matchers == body.end() || !matchers->is_array() || matchers->empty()) {
+    return JsonError(400, "matchers: expected a non-empty array of {name, value, isRegex, isEqual}");
+  }
+  for (size_t i = 0; i < matchers->size(); ++i) {
+    const nlohmann::json& m = (*matchers)[i];
+    std::string where = absl::StrCat("matchers[", i, "]");
+    if (!m.is_object() || !m.contains("name") || !m["name"].is_string() || !m.contains("value") ||
+        !m["value"].is_string()) {
+      return JsonError(400, absl::StrCat(where, ": expected {\"name\": \"...\", \"value\": \"...\"}"));
+    }
+    SilenceMatcher matcher{m["name"].get<std::string>(), m["value"].get<std::string>(),
+                           m.value("isRegex", false), m.value("isEqual", true)};
+    if (!IsLabelName(matcher.name)) {
+      return JsonError(400, absl::StrCat(where, ".name: invalid label name \"", matcher.name, "\""));
+    }
+    LabelMatcher::Op op = matcher.is_regex ? LabelMatcher::Op::kRegexMatch : LabelMatcher::Op::kEqual;
+    if (absl::StatusOr<LabelMatcher> compiled = LabelMatcher::Create(matcher.name, op, matcher.value);
+        !compiled.ok()) {
+      return JsonError(400, absl::StrCat(where, ".value: ", compiled.status().message()));
+    }
+    silence.matchers.push_back(std::move(matcher));
+  }
+  silence.starts_at = now;
+  if (auto it = body.find("startsAt"); it != body.end()) {
+    absl::StatusOr<absl::Time> at = TimeField(*it, "startsAt");
+    if (!at.ok()) return JsonError(400, at.status().message());
+    silence.starts_at = *at;
+  }
+  auto ends = body.find("endsAt");
+  if (ends == body.end()) return JsonError(400, "endsAt: missing: a silence must end");
+  absl::StatusOr<absl::Time> ends_at = TimeField(*ends, "endsAt");
+  if (!ends_at.ok()) return JsonError(400, ends_at.status().message());
+  silence.ends_at = *ends_at;
+  if (silence.ends_at <= silence.starts_at || silence.ends_at <= now) {
+    return JsonError(400, "endsAt: must be after startsAt and in the future");
+  }
+  for (auto [key, out] : {std::pair{"createdBy", &silence.created_by},
+                          std::pair{"comment", &silence.comment}}) {
+    if (auto it = body.find(key); it != body.end()) {
+      if (!it->is_string()) return JsonError(400, absl::StrCat(key, ": expected a string"));
+      if (!it->get<std::string>().empty()) *out = it->get<std::string>();
+    }
+  }
+  absl::StatusOr<int64_t> id = ledger_.CreateSilence(silence);
+  if (!id.ok()) return JsonError(503, id.status().message());
+  silence.id = *id;
+  LogLine(absl::StrCat("silence ", *id, " created by ", silence.created_by, " until ",
+                       FormatTimestamp(silence.ends_at),
+                       silence.comment.empty() ? "" : absl::StrCat(": ", silence.comment)));
+  nlohmann::json answer = SilenceToJson(silence, now);
+  answer["silenceID"] = *id;
+  return HttpResponse::Json(201, answer.dump());
+}
+
+HttpResponse Api::Outbox(const HttpRequest& request) {
+  if (request.path == "/api/v1/outbox/dead") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return MethodNotAllowed(request, "GET, HEAD");
+    }
+    absl::StatusOr<std::vector<DeadLetter>> dead = ledger_.DeadLetters();
+    if (!dead.ok()) return JsonError(503, dead.status().message());
+    nlohmann::json list = nlohmann::json::array();
+    for (const DeadLetter& row : *dead) {
+      list.push_back({{"id", row.id},
+                      {"sink", row.sink},
+                      {"incident", row.incident_id},
+                      {"event", row.event},
+                      {"attempts", row.attempts},
+                      {"created_at", FormatTimestamp(row.created_at)},
+                      {"dead_at", FormatTimestamp(row.dead_at)},
+                      {"last_error", row.last_error}});
+    }
+    return HttpResponse::Json(200, nlohmann::json{{"dead_letters", std::move(list)}}.dump());
+  }
+  absl::string_view rest = absl::string_view(request.path).substr(sizeof("/api/v1/outbox/") - 1);
+  if (!absl::ConsumeSuffix(&rest, "/retry")) {
+    return JsonError(404, absl::StrCat("no such endpoint: ", request.path));
+  }
+  if (request.method != "POST") return MethodNotAllowed(request, "POST");
+  auto actor = Actor(request, "retrying deliveries");
+  if (auto* refused = std::get_if<HttpResponse>(&actor)) return *refused;
+  std::optional<int64_t> id = NumberOf(rest, "");
+  if (!id) return JsonError(400, "bad outbox row id: expected a number");
+  absl::Status retried = ledger_.RetryDeadLetter(*id, clock_.WallNow());
+  if (absl::IsNotFound(retried)) return JsonError(404, retried.message());
+  if (!retried.ok()) return JsonError(503, retried.message());
+  LogLine(absl::StrCat("outbox row ", *id, " put back in line by ", std::get<std::string>(actor)));
+  if (on_outbox_) on_outbox_();
+  return HttpResponse::Json(200, nlohmann::json{{"retrying", *id}}.dump());
+}
+
+HttpResponse Api::Sla(const HttpRequest& request) {
+  const absl::Time now = clock_.WallNow();
+  std::string service = request.QueryParam("service");
+  std::string format = request.QueryParam("format");
+  if (format.empty()) format = "json";
+  if (format != "json" && format != "csv" && format != "table") {
+    return JsonError(400, absl::StrCat("unknown format \"", format, "\": expected json, csv or table"));
+  }
+  std::optional<absl::CivilMonth> month;
+  if (std::string text = request.QueryParam("month"); !text.empty()) {
+    absl::StatusOr<absl::CivilMonth> parsed = ParseMonth(text);
+    if (!parsed.ok()) return JsonError(400, absl::StrCat("month: ", parsed.status().message()));
+    month = *parsed;
+  }
+  if (!month) {
+    // This month, in the first reported service's zone.
+    const ServiceConfig* zone_of = service.empty() ? nullptr : config_->FindService(service);
+    for (const ServiceConfig& s : config_->services) {
+      if (zone_of == nullptr && s.sla.availability) zone_of = &s;
+    }
+    month = zone_of != nullptr ? CurrentMonth(*zone_of, now)
+                               : absl::CivilMonth(absl::ToCivilSecond(now, absl::UTCTimeZone()));
+  }
+  absl::StatusOr<std::vector<AvailabilityReport>> reports =
+      ReportAvailability(*config_, ledger_, service, *month, now);
+  if (absl::IsNotFound(reports.status())) return JsonError(404, reports.status().message());
+  if (absl::IsFailedPrecondition(reports.status())) return JsonError(400, reports.status().message());
+  if (!reports.ok()) return JsonError(503, reports.status().message());
+  if (format == "csv") {
+    HttpResponse response = HttpResponse::Text(200, FormatAvailabilityCsv(*reports));
+    response.content_type = "text/csv; charset=utf-8";
+    return response;
+  }
+  if (format == "table") return HttpResponse::Text(200, FormatAvailabilityTable(*reports));
+  nlohmann::json list = nlohmann::json::array();
+  for (const AvailabilityReport& report : *reports) list.push_back(AvailabilityToJson(report));
+  return HttpResponse::Json(200, nlohmann::json{{"services", std::move(list)}}.dump());
+}
+
+HttpResponse Api::Reload(const HttpRequest& request) {
+  auto actor = Actor(request, "reloading");
+  if (auto* refused = std::get_if<HttpResponse>(&actor)) return *refused;
+  if (!reload_) return JsonError(503, "reloading is not available here");
+  absl::Status status = reload_();
+  if (!status.ok()) return JsonError(400, status.message());
+  return HttpResponse::Json(200, nlohmann::json{{"reloaded", true}}.dump());
+}
+
 HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id,
                                 absl::string_view action) {
-  if (config_.server.api_tokens.empty()) {
+  if (config_->server.api_tokens.empty()) {
     return JsonError(403, "acting on incidents is disabled: set [server] api_tokens to allow it");
   }
-  std::optional<std::string> actor = BearerOwner(request, config_.server.api_tokens);
+  std::optional<std::string> actor = BearerOwner(request, config_->server.api_tokens);
   if (!actor.has_value()) return Unauthorized();
   absl::string_view digits = id;
   if (absl::StartsWith(digits, "INC-")) digits.remove_prefix(4);
@@ -233,7 +482,7 @@ HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id
   } else {
     // Through the engine, which owns the link between alerts and incidents.
     std::future<absl::StatusOr<Incident>> resolved =
-        engine_.RequestResolve(number, *actor, comment);
+        engine_->RequestResolve(number, *actor, comment);
     if (resolved.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
       done = resolved.get();
     }
@@ -247,10 +496,10 @@ HttpResponse Api::ActOnIncident(const HttpRequest& request, absl::string_view id
 }
 
 HttpResponse Api::Push(const HttpRequest& request) {
-  if (config_.server.push_tokens.empty()) {
+  if (config_->server.push_tokens.empty()) {
     return JsonError(403, "pushing is disabled: set [server] push_tokens to accept pushed samples");
   }
-  if (!BearerOwner(request, Unnamed(config_.server.push_tokens)).has_value()) {
+  if (!BearerOwner(request, Unnamed(config_->server.push_tokens)).has_value()) {
     return Unauthorized();
   }
   const int64_t now_ms = absl::ToUnixMillis(clock_.WallNow());
@@ -262,7 +511,7 @@ HttpResponse Api::Push(const HttpRequest& request) {
           : push_decoder_.DecodeEvents(request.body, now_ms);
   if (!batch.ok()) return JsonError(400, batch.status().message());
   const size_t accepted = batch->samples.size();
-  engine_.Ingest(*std::move(batch));
+  engine_->Ingest(*std::move(batch));
   return HttpResponse::Json(200, nlohmann::json{{"accepted", accepted}}.dump());
 }
 
@@ -270,18 +519,28 @@ HttpResponse Api::Metrics() {
   absl::StatusOr<LedgerStats> stats = ledger_.Stats();
   if (!stats.ok()) return HttpResponse::Text(503, std::string(stats.status().message()));
   std::set<std::pair<std::string, std::string>> keys;
-  for (const RuleConfig& rule : config_.rules) keys.insert({rule.service, rule.severity});
+  for (const RuleConfig& rule : config_->rules) keys.insert({rule.service, rule.severity});
   std::vector<IncidentKey> incident_keys;
   for (const auto& [service, severity] : keys) incident_keys.push_back({service, severity});
   std::vector<std::string> sinks;
-  for (const SinkOptions& sink : config_.sinks) sinks.push_back(sink.name);
+  for (const SinkOptions& sink : config_->sinks) sinks.push_back(sink.name);
   std::vector<SourceSeriesValue> series;
-  for (const SeriesValue& v : engine_.SeriesSnapshot()) {
+  for (const SeriesValue& v : engine_->SeriesSnapshot()) {
     series.push_back({&index_.Get(v.series), v.value});
   }
-  EngineFacts facts{engine_.samples_ingested(), index_.size()};
-  HttpResponse response =
-      HttpResponse::Text(200, metrics_page_.Render(*stats, incident_keys, sinks, series, facts));
+  EngineFacts facts{engine_->samples_ingested(), index_.size()};
+  std::vector<ServiceAvailabilityValue> availability;
+  const absl::Time now = clock_.WallNow();
+  for (const ServiceConfig& service : config_->services) {
+    if (!service.sla.availability) continue;
+    absl::StatusOr<std::vector<AvailabilityReport>> report =
+        ReportAvailability(*config_, ledger_, service.name, CurrentMonth(service, now), now);
+    if (!report.ok() || report->empty()) continue;
+    availability.push_back(
+        {service.name, report->front().availability, report->front().error_budget_remaining});
+  }
+  HttpResponse response = HttpResponse::Text(
+      200, metrics_page_.Render(*stats, incident_keys, sinks, series, facts, availability));
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   return response;
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "detector/clock.h"
@@ -33,6 +34,15 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   HttpResponse Handle(const HttpRequest& request);
+  // What POST /-/reload calls: loads the config file again and swaps it in,
+  // or keeps the running one and says why not. Unset: reloading is refused.
+  void set_reload(std::function<absl::Status()> reload) { reload_ = std::move(reload); }
+  // After a reload: the new config and engine. Not concurrent with Handle().
+  void Rebind(const Config& config, Engine& engine, std::function<void()> on_outbox) {
+    config_ = &config;
+    engine_ = &engine;
+    on_outbox_ = std::move(on_outbox);
+  }
 
  private:
   HttpResponse Metrics();
@@ -45,18 +55,28 @@ class Api {
   // POST /api/v1/incidents/{id}/ack and /resolve.
   HttpResponse ActOnIncident(const HttpRequest& request, absl::string_view id,
                              absl::string_view action);
+  // GET/POST /api/v1/silences, DELETE /api/v1/silences/{id}.
+  HttpResponse Silences(const HttpRequest& request);
+  // GET /api/v1/outbox/dead, POST /api/v1/outbox/{id}/retry.
+  HttpResponse Outbox(const HttpRequest& request);
+  // GET /api/v1/sla[?service=S][&month=2026-11][&format=json|csv|table].
+  HttpResponse Sla(const HttpRequest& request);
+  HttpResponse Reload(const HttpRequest& request);
+  // The bearer token's owner among api_tokens, or the response refusing it.
+  std::variant<std::string, HttpResponse> Actor(const HttpRequest& request, absl::string_view what);
   // The name under which `tokens` holds the request's bearer token, compared
   // in constant time; nullopt when none matches.
   static std::optional<std::string> BearerOwner(
       const HttpRequest& request, const std::vector<std::pair<std::string, std::string>>& tokens);
 
-  const Config& config_;
+  const Config* config_;
   Ledger& ledger_;
-  Engine& engine_;
+  Engine* engine_;
   const Clock& clock_;
   std::function<void()> on_outbox_;
   const SeriesIndex& index_;
   PushDecoder push_decoder_;
+  std::function<absl::Status()> reload_;
   MetricsPage metrics_page_;
 };
 

@@ -742,7 +742,7 @@ class Loader : public TomlWalker {
     const toml::table& root = *parsed;
     config_.path = path_;
     CheckKeys(root, "", {"server", "rules", "service", "probe", "connectivity", "scrape", "log",
-                         "rule", "record", "sink"});
+                         "rule", "record", "sink", "maintenance"});
     if (const toml::table* server = Table(root.get("server"), "server")) LoadServer(*server);
     if (const toml::table* rules = Table(root.get("rules"), "rules")) LoadRulesSettings(*rules);
     std::vector<const toml::table*> sinks = TableArray(root, "sink", "");
@@ -771,6 +771,10 @@ class Loader : public TomlWalker {
     GenerateSloRules();
     std::vector<const toml::table*> records = TableArray(root, "record", "");
     for (size_t i = 0; i < records.size(); ++i) LoadRecord(*records[i], Index("record", i));
+    std::vector<const toml::table*> windows = TableArray(root, "maintenance", "");
+    for (size_t i = 0; i < windows.size(); ++i) {
+      LoadMaintenance(*windows[i], Index("maintenance", i));
+    }
     ResolveRefs();
     return Result();
   }
@@ -899,14 +903,54 @@ class Loader : public TomlWalker {
               {"api_key", "project"},
               true};
     }
+    if (type == "chat") return {{"to"}, {}, true};
+    if (type == "email") return {{"from", "to", "user", "secret"}, {"from"}, true};
     return {{}, {}, true};
+  }
+
+  // A chat webhook's URL is its key, so it may also be a secret reference
+  // ("env:VAR", "file:PATH"), and an error about it never quotes it.
+  std::optional<std::string> ChatUrl(const toml::table& table, absl::string_view path) {
+    std::optional<std::string> url = String(table, "url", path, /*required=*/true);
+    if (!url.has_value()) return std::nullopt;
+    if (!absl::StartsWith(*url, "env:") && !absl::StartsWith(*url, "file:")) return Url(table, path);
+    std::optional<std::string> resolved = ResolveSecret(*url, *table.get("url"), Join(path, "url"));
+    if (!resolved.has_value()) return std::nullopt;
+    std::string value(absl::StripAsciiWhitespace(*resolved));
+    if (CheckUrl(value).has_value()) {
+      Fail(*table.get("url"), Join(path, "url"),
+           absl::StrCat("the URL in ", *url, " is not an http:// or https:// URL"));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  // An email sink's SMTP server: smtp:// (STARTTLS when offered) or smtps://.
+  std::optional<std::string> MailUrl(const toml::table& table, absl::string_view path) {
+    std::optional<std::string> url = String(table, "url", path, /*required=*/true);
+    if (!url.has_value()) return std::nullopt;
+    absl::string_view rest = *url;
+    std::string why;
+    if (!absl::ConsumePrefix(&rest, "smtp://") && !absl::ConsumePrefix(&rest, "smtps://")) {
+      why = "expected smtp://host:port or smtps://host:port";
+    } else if (rest.empty() || rest[0] == '/' || rest[0] == ':') {
+      why = "no host";
+    } else if (std::any_of(rest.begin(), rest.end(), [](char c) { return absl::ascii_isspace(c); })) {
+      why = "contains whitespace";
+    }
+    if (!why.empty()) {
+      Fail(*table.get("url"), Join(path, "url"), absl::StrCat("invalid URL \"", *url, "\": ", why));
+      return std::nullopt;
+    }
+    return url;
   }
 
   void LoadSink(const toml::table& table, const std::string& path) {
     CheckKeys(table, path,
-              {"name", "type", "url", "timeout", "headers", "secret", "api_key", "routing_key",
+              {"name", "type", "url", "timeout", "dead_letter_after", "headers", "secret",
+               "api_key", "routing_key",
                "user", "project", "repository", "issue_type", "resolve_transition",
-               "resolved_status_id", "incident_field_id"});
+               "resolved_status_id", "incident_field_id", "from", "to"});
     SinkOptions sink;
     if (std::optional<std::string> name = Name(table, path, "sink", sink_names_)) sink.name = *name;
     SinkKeys keys;
@@ -923,7 +967,7 @@ class Loader : public TomlWalker {
       keys = KeysOfSinkType(sink.type);
       for (absl::string_view key : {"secret", "api_key", "routing_key", "user", "project",
                                     "repository", "issue_type", "resolve_transition",
-                                    "resolved_status_id", "incident_field_id"}) {
+                                    "resolved_status_id", "incident_field_id", "from", "to"}) {
         const toml::node* node = table.get(Std(key));
         bool allowed = std::find(keys.allowed.begin(), keys.allowed.end(), key) != keys.allowed.end();
         if (node != nullptr && !allowed) {
@@ -932,14 +976,24 @@ class Loader : public TomlWalker {
         bool required =
             std::find(keys.required.begin(), keys.required.end(), key) != keys.required.end();
         if (node == nullptr && required) {
-          Fail(table, Join(path, key), absl::StrCat("missing required key for a ", sink.type, " sink"));
+          Fail(table, Join(path, key),
+               absl::StrCat("missing required key for ",
+                            absl::StrContains("aeiou", sink.type[0]) ? "an " : "a ", sink.type,
+                            " sink"));
         }
       }
     }
-    if (keys.url_required || table.get("url") != nullptr) {
+    if (sink.type == "email") {
+      if (std::optional<std::string> url = MailUrl(table, path)) sink.url = *url;
+    } else if (sink.type == "chat") {
+      if (std::optional<std::string> url = ChatUrl(table, path)) sink.url = *url;
+    } else if (keys.url_required || table.get("url") != nullptr) {
       if (std::optional<std::string> url = Url(table, path)) sink.url = *url;
     }
     if (auto timeout = Duration(table, "timeout", path, Sign::kPositive)) sink.timeout = *timeout;
+    if (auto dead = Duration(table, "dead_letter_after", path, Sign::kPositive)) {
+      sink.dead_letter_after = *dead;
+    }
     for (Label& header : HeaderTable(table, "headers", path)) {
       sink.headers.emplace_back(std::move(header.name), std::move(header.value));
     }
@@ -990,12 +1044,88 @@ class Loader : public TomlWalker {
         sink.incident_field_id = static_cast<int>(*id);
       }
     }
+    auto not_an_address = [](const std::string& text) {
+      return absl::StrCat("expected an e-mail address such as \"ops@example.com\" or "
+                          "\"Ops <ops@example.com>\", got \"",
+                          text, "\"");
+    };
+    if (allowed("from")) {
+      if (auto from = String(table, "from", path)) {
+        if (!IsMailAddress(*from)) Fail(*table.get("from"), Join(path, "from"), not_an_address(*from));
+        sink.from = *from;
+      }
+    }
+    if (allowed("to")) {
+      if (auto to = Strings(table, "to", path)) {
+        const toml::node& node = *table.get("to");
+        for (size_t i = 0; sink.type == "email" && i < to->size(); ++i) {
+          if (IsMailAddress((*to)[i])) continue;
+          if (const toml::array* array = node.as_array()) {
+            Fail(*array->get(i), Index(Join(path, "to"), i), not_an_address((*to)[i]));
+          } else {
+            Fail(node, Join(path, "to"), not_an_address((*to)[i]));
+          }
+        }
+        sink.to = *to;
+      }
+    }
+    // SMTP AUTH takes both or neither.
+    if (sink.type == "email" && (table.get("user") == nullptr) != (table.get("secret") == nullptr)) {
+      const char* missing = table.get("user") == nullptr ? "user" : "secret";
+      Fail(table, Join(path, missing),
+           absl::StrCat("missing required key when ", missing[0] == 'u' ? "secret" : "user",
+                        " is set (SMTP AUTH needs both)"));
+    }
     config_.sinks.push_back(std::move(sink));
   }
 
   void LoadService(const toml::table& table, const std::string& path) {
-    CheckKeys(table, path, {"name", "tickets", "sla", "slo", "change_lookback"});
+    CheckKeys(table, path,
+              {"name", "tickets", "sla", "slo", "change_lookback", "time_zone", "notify",
+               "escalation", "ack_timeout", "max_notifications", "postmortem_severity"});
     ServiceConfig service;
+    if (std::optional<std::string> zone = String(table, "time_zone", path)) {
+      absl::TimeZone tz;
+      if (!absl::LoadTimeZone(*zone, &tz)) {
+        Fail(*table.get("time_zone"), Join(path, "time_zone"),
+             absl::StrCat("unknown time zone \"", *zone,
+                          "\" (an IANA name such as \"Europe/Berlin\")"));
+      } else {
+        service.time_zone = *zone;
+      }
+    }
+    if (auto notify = Strings(table, "notify", path)) service.notify = *notify;
+    if (auto timeout = Duration(table, "ack_timeout", path, Sign::kNonNegative)) {
+      service.ack_timeout = *timeout;
+    }
+    if (auto budget = Integer(table, "max_notifications", path, 0, 1000000)) {
+      service.max_notifications = static_cast<int>(*budget);
+    }
+    Severity(table, "postmortem_severity", path, service.postmortem_severity);
+    std::vector<const toml::table*> steps = TableArray(table, "escalation", path);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      std::string step_path = Index(Join(path, "escalation"), i);
+      CheckKeys(*steps[i], step_path, {"after", "notify"});
+      EscalationStep step;
+      if (steps[i]->get("after") == nullptr) {
+        Fail(*steps[i], Join(step_path, "after"), "missing: how long after opening, e.g. \"15m\"");
+      }
+      if (auto after = Duration(*steps[i], "after", step_path, Sign::kPositive)) {
+        step.after = *after;
+        if (!service.escalation.empty() && step.after <= service.escalation.back().after) {
+          Fail(*steps[i]->get("after"), Join(step_path, "after"),
+               absl::StrCat("steps must come in order: ", DurationToString(step.after),
+                            " is not after the previous step's ",
+                            DurationToString(service.escalation.back().after)));
+        }
+      }
+      if (auto notify = Strings(*steps[i], "notify", step_path)) step.notify = *notify;
+      if (step.notify.empty()) {
+        Fail(steps[i]->get("notify") != nullptr ? *steps[i]->get("notify") : *steps[i],
+             Join(step_path, "notify"), "an escalation step must notify someone");
+      }
+      service.escalation.push_back(std::move(step));
+    }
     if (auto lookback = Duration(table, "change_lookback", path, Sign::kNonNegative)) {
       service.change_lookback = *lookback;
     }
@@ -1013,7 +1143,34 @@ class Loader : public TomlWalker {
     service.tickets = NameList(table, "tickets", path, "sink", "[\"tickets\"]", sink_refs_);
     std::string sla_path = Join(path, "sla");
     if (const toml::table* sla = Table(table.get("sla"), sla_path)) {
-      CheckKeys(*sla, sla_path, {"time_to_ticket", "time_to_acknowledge", "time_to_resolve"});
+      CheckKeys(*sla, sla_path,
+                {"time_to_ticket", "time_to_acknowledge", "time_to_resolve", "clock_start",
+                 "availability", "availability_severity"});
+      if (std::optional<std::string> start = String(*sla, "clock_start", sla_path)) {
+        if (*start == "first_evidence") {
+          service.sla.clock_start = ClockStart::kFirstEvidence;
+        } else if (*start == "detection") {
+          service.sla.clock_start = ClockStart::kDetection;
+        } else {
+          Fail(*sla->get("clock_start"), Join(sla_path, "clock_start"),
+               absl::StrCat("expected \"first_evidence\" or \"detection\", got \"", *start,
+                            "\""));
+        }
+      }
+      if (std::optional<std::string> availability = String(*sla, "availability", sla_path)) {
+        absl::StatusOr<double> objective = ParsePercent(*availability);
+        if (!objective.ok()) {
+          Fail(*sla->get("availability"), Join(sla_path, "availability"),
+               objective.status().message());
+        } else if (*objective <= 0 || *objective >= 1) {
+          Fail(*sla->get("availability"), Join(sla_path, "availability"),
+               absl::StrCat("availability \"", *availability,
+                            "\" must be above 0% and below 100%"));
+        } else {
+          service.sla.availability = std::round(*objective * 1e12) / 1e12;
+        }
+      }
+      Severity(*sla, "availability_severity", sla_path, service.sla.availability_severity);
       service.sla.time_to_ticket = Duration(*sla, "time_to_ticket", sla_path, Sign::kPositive);
       service.sla.time_to_acknowledge =
           Duration(*sla, "time_to_acknowledge", sla_path, Sign::kPositive);
@@ -1589,8 +1746,26 @@ class Loader : public TomlWalker {
   void LoadRule(const toml::table& table, const std::string& path) {
     CheckKeys(table, path,
               {"name", "service", "severity", "expr", "for", "keep_firing_for", "summary", "labels",
-               "annotations", "depends_on", "auto_resolve"});
+               "annotations", "depends_on", "auto_resolve", "reopen_window", "flap_threshold",
+               "group_by"});
     RuleConfig rule;
+    if (auto window = Duration(table, "reopen_window", path, Sign::kNonNegative)) {
+      rule.reopen_window = *window;
+    }
+    if (auto threshold = Integer(table, "flap_threshold", path, 1, 1000)) {
+      rule.flap_threshold = static_cast<int>(*threshold);
+    }
+    if (auto group_by = Strings(table, "group_by", path)) {
+      for (size_t i = 0; i < group_by->size(); ++i) {
+        if (!IsLabelName((*group_by)[i])) {
+          const toml::node* node = table.get("group_by");
+          if (const toml::array* array = node->as_array()) node = array->get(i);
+          Fail(*node, Index(Join(path, "group_by"), i),
+               absl::StrCat("invalid label name \"", (*group_by)[i], "\""));
+        }
+      }
+      rule.group_by = *group_by;
+    }
     if (std::optional<std::string> name = Name(table, path, "rule", rule_names_)) {
       if (!IsMetricName(*name)) {
         Fail(*table.get("name"), Join(path, "name"),
@@ -1647,6 +1822,56 @@ class Loader : public TomlWalker {
       }
     }
     config_.rules.push_back(std::move(rule));
+  }
+
+  void LoadMaintenance(const toml::table& table, const std::string& path) {
+    CheckKeys(table, path,
+              {"name", "services", "start", "duration", "repeat", "time_zone", "comment"});
+    MaintenanceWindow window;
+    if (std::optional<std::string> name = Name(table, path, "maintenance window", window_names_)) {
+      window.name = *name;
+    }
+    for (std::string& service :
+         NameList(table, "services", path, "service", "[\"checkout\"]", service_refs_)) {
+      window.services.push_back(std::move(service));
+    }
+    if (std::optional<std::string> zone = String(table, "time_zone", path)) {
+      absl::StatusOr<absl::TimeZone> tz = LoadZone(*zone);
+      if (!tz.ok()) {
+        Fail(*table.get("time_zone"), Join(path, "time_zone"), tz.status().message());
+      } else {
+        window.time_zone_name = *zone;
+        window.time_zone = *tz;
+      }
+    } else {
+      window.time_zone = absl::UTCTimeZone();
+    }
+    if (std::optional<std::string> start = String(table, "start", path, /*required=*/true)) {
+      absl::StatusOr<absl::CivilSecond> at = ParseLocalTime(*start);
+      if (!at.ok()) {
+        Fail(*table.get("start"), Join(path, "start"), at.status().message());
+      } else {
+        window.start = *at;
+      }
+    }
+    if (table.get("duration") == nullptr) {
+      Fail(table, Join(path, "duration"), "missing: how long each window lasts, e.g. \"2h\"");
+    }
+    if (auto duration = Duration(table, "duration", path, Sign::kPositive)) {
+      window.duration = *duration;
+    }
+    if (std::optional<std::string> repeat = String(table, "repeat", path)) {
+      absl::StatusOr<MaintenanceWindow::Repeat> parsed = ParseRepeat(*repeat);
+      if (!parsed.ok()) {
+        Fail(*table.get("repeat"), Join(path, "repeat"), parsed.status().message());
+      } else {
+        window.repeat = *parsed;
+      }
+    }
+    if (std::optional<std::string> comment = String(table, "comment", path)) {
+      window.comment = *comment;
+    }
+    config_.maintenance.push_back(std::move(window));
   }
 
   void LoadRecord(const toml::table& table, const std::string& path) {
@@ -1744,6 +1969,7 @@ class Loader : public TomlWalker {
   std::optional<int> stdin_log_;  // line of the [[log]] reading stdin
   absl::flat_hash_map<std::string, int> rule_names_;
   absl::flat_hash_map<std::string, int> sink_names_;
+  absl::flat_hash_map<std::string, int> window_names_;
   std::vector<Ref> service_refs_;
   std::vector<Ref> sink_refs_;
   std::vector<Ref> rule_refs_;
@@ -2066,6 +2292,11 @@ absl::StatusOr<RuleTestFile> LoadRuleTestFile(const std::string& path) {
 
 absl::StatusOr<RuleTestFile> LoadRuleTestString(absl::string_view toml, const std::string& path) {
   return TestFileLoader(toml, path).Load();
+}
+
+int SeverityRank(absl::string_view severity) {
+  auto it = std::find(std::begin(kSeverities), std::end(kSeverities), severity);
+  return static_cast<int>(it - std::begin(kSeverities));
 }
 
 AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule) {

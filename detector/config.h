@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "detector/maintenance.h"
 #include "exporters/sink.h"
 #include "probes/http_probe.h"
 #include "probes/log_source.h"
@@ -41,8 +42,18 @@ struct ServerConfig {
   size_t max_body_bytes = 16 << 20;
 };
 
-// Each clock starts at the incident's first evidence.
+// When an incident's clocks start.
+enum class ClockStart { kFirstEvidence, kDetection };
+
 struct SlaConfig {
+  // Default: first_evidence (when the rule first saw the condition, before
+  // `for`); "detection": when the incident opened.
+  ClockStart clock_start = ClockStart::kFirstEvidence;
+  // Monthly availability objective ("99.9%" -> 0.999); unset: no availability
+  // report or budget for this service.
+  std::optional<double> availability;
+  // Default: critical. Incidents at or above this severity count as downtime.
+  std::string availability_severity = "critical";
   // Met when a sink confirms the ticket.
   std::optional<absl::Duration> time_to_ticket;
   // Met when a person acknowledges the incident (or it resolves first).
@@ -69,9 +80,30 @@ struct SloConfig {
   std::string ticket_severity = "warning";
 };
 
+// One [[service.escalation]] step: if nobody has acknowledged the incident
+// `after` its opening, its notifiers tell `notify`.
+struct EscalationStep {
+  absl::Duration after;
+  std::vector<std::string> notify;
+};
+
 struct ServiceConfig {
   std::string name;
   SlaConfig sla;
+  // Default: "UTC". IANA zone of the service's calendar: availability months.
+  std::string time_zone = "UTC";
+  // Who the notifier sinks (chat, email) tell about this service's incidents.
+  std::vector<std::string> notify;
+  // Steps in order of `after` (strictly increasing); an acknowledgement stops them.
+  std::vector<EscalationStep> escalation;
+  // Default: 0s (off). An acknowledged incident still open this long after the
+  // acknowledgement (and every as long again) reminds the notify list.
+  absl::Duration ack_timeout = absl::ZeroDuration();
+  // Default: 20. No incident of this service sends more notifier messages.
+  int max_notifications = 20;
+  // Default: "" (none). An incident at or above this severity opens a
+  // post-mortem ticket when it resolves.
+  std::string postmortem_severity;
   std::vector<SloConfig> slos;  // [[service.slo]], file order
   // Ticket sinks (by name) that get this service's incidents; empty: every sink.
   std::vector<std::string> tickets;
@@ -100,10 +132,22 @@ struct RuleConfig {
   // Default: true. false: the incident stays open when the condition clears,
   // until a person resolves it (POST /api/v1/incidents/{id}/resolve).
   bool auto_resolve = true;
+  // Default: 0s (off). An alert firing again this soon after its incident
+  // resolved reopens that incident (same ticket) instead of opening another.
+  absl::Duration reopen_window = absl::ZeroDuration();
+  // Default: 3. An incident reopened this many times is flapping: its
+  // notifications are held until it stays resolved for a reopen_window.
+  int flap_threshold = 3;
+  // Alerts sharing these labels' values form one incident (one ticket for
+  // forty hosts); empty: one incident per alert.
+  std::vector<std::string> group_by;
   // For the burn-rate rules generated from a [[service.slo]]: its name (the
   // rule's `service` is the SLO's service). Empty for a [[rule]].
   std::string slo;
 };
+
+// Severity rank: critical 0, major 1, minor 2, warning 3, info 4; 5 unknown.
+int SeverityRank(absl::string_view severity);
 
 // The alerting-rule settings of one [[rule]], for the engine and `klaxon test`.
 AlertingRuleOptions AlertingOptionsFor(const RuleConfig& rule);
@@ -149,6 +193,7 @@ struct Config {
   std::vector<RuleConfig> rules;
   std::vector<RecordConfig> records;
   std::vector<SinkOptions> sinks;
+  std::vector<MaintenanceWindow> maintenance;  // [[maintenance]], file order
 
   const ServiceConfig* FindService(absl::string_view name) const;
   // data_dir resolved against the config file's folder.

@@ -414,7 +414,7 @@ type = "servicenow"
 url = "https://servicenow.example.com"
 )"),
             "klaxon.toml:3:8: sink[0].type: unknown sink type \"servicenow\" (known: "
-            "alertmanager, github, jira, pagerduty, redmine, webhook)");
+            "alertmanager, chat, email, github, jira, pagerduty, redmine, webhook)");
 }
 
 TEST(LoadConfigErrorsTest, BadUrlScheme) {
@@ -1907,6 +1907,112 @@ expr = "up == 0"
 auto_resolve = "no"
 )"),
             "klaxon.toml:4:16: rule[0].auto_resolve: expected true or false, got a string");
+}
+
+TEST_F(SourcesConfigTest, NotifierSinks) {
+  setenv("KLAXON_TEST_CHAT_URL", "https://hooks.slack.com/services/T0/B0/k3y-zzyzx\n", 1);
+  absl::StatusOr<Config> config = Load(R"(
+[[sink]]
+name = "team-chat"
+type = "chat"
+url = "https://mattermost.example.com/hooks/abc123"
+to = ["@oncall"]
+
+[[sink]]
+name = "slack"
+type = "chat"
+url = "env:KLAXON_TEST_CHAT_URL"
+
+[[sink]]
+name = "mail"
+type = "email"
+url = "smtp://127.0.0.1:2525"
+from = "klaxon <klaxon@example.com>"
+to = ["ops@example.com", "On call <oncall@example.com>"]
+user = "klaxon"
+secret = "env:KLAXON_TEST_PASSWORD"
+timeout = "5s"
+
+[[sink]]
+name = "relay"
+type = "email"
+url = "smtps://mail.example.com:465"
+from = "klaxon@example.com"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_THAT(config->sinks, SizeIs(4));
+  EXPECT_EQ(config->sinks[0].url, "https://mattermost.example.com/hooks/abc123");
+  EXPECT_THAT(config->sinks[0].to, ElementsAre("@oncall"));
+  EXPECT_EQ(config->sinks[1].url, "https://hooks.slack.com/services/T0/B0/k3y-zzyzx");
+  EXPECT_THAT(config->sinks[1].to, IsEmpty());
+  const SinkOptions& mail = config->sinks[2];
+  EXPECT_EQ(mail.url, "smtp://127.0.0.1:2525");
+  EXPECT_EQ(mail.from, "klaxon <klaxon@example.com>");
+  EXPECT_THAT(mail.to, ElementsAre("ops@example.com", "On call <oncall@example.com>"));
+  EXPECT_EQ(mail.user, "klaxon");
+  EXPECT_EQ(mail.secret, "hunter2");
+  EXPECT_EQ(mail.timeout, absl::Seconds(5));
+  EXPECT_THAT(config->sinks[3].to, IsEmpty());
+  EXPECT_EQ(config->sinks[3].user, "");
+}
+
+TEST_F(SourcesConfigTest, NotifierSinkKeysAreChecked) {
+  EXPECT_THAT(Errors(R"(
+[[sink]]
+name = "mail"
+type = "email"
+url = "http://mail.example.com"
+to = ["ops@example.com", "alice"]
+user = "klaxon"
+
+[[sink]]
+name = "chat"
+type = "chat"
+url = "https://chat.example.com/hooks/x"
+from = "klaxon@example.com"
+
+[[sink]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/"
+to = ["ops@example.com"]
+
+[[sink]]
+name = "mail2"
+type = "email"
+url = "smtp://:25"
+from = "klaxon"
+secret = "env:KLAXON_TEST_PASSWORD"
+)"),
+              ElementsAre(
+                  "klaxon.toml:1:1: sink[0].from: missing required key for an email sink",
+                  "klaxon.toml:1:1: sink[0].secret: missing required key when user is set "
+                  "(SMTP AUTH needs both)",
+                  "klaxon.toml:4:7: sink[0].url: invalid URL \"http://mail.example.com\": "
+                  "expected smtp://host:port or smtps://host:port",
+                  "klaxon.toml:5:26: sink[0].to[1]: expected an e-mail address such as "
+                  "\"ops@example.com\" or \"Ops <ops@example.com>\", got \"alice\"",
+                  "klaxon.toml:12:8: sink[1].from: not used by chat sinks",
+                  "klaxon.toml:18:6: sink[2].to: not used by webhook sinks",
+                  "klaxon.toml:20:1: sink[3].user: missing required key when secret is set "
+                  "(SMTP AUTH needs both)",
+                  "klaxon.toml:23:7: sink[3].url: invalid URL \"smtp://:25\": no host",
+                  "klaxon.toml:24:8: sink[3].from: expected an e-mail address such as "
+                  "\"ops@example.com\" or \"Ops <ops@example.com>\", got \"klaxon\""));
+}
+
+TEST_F(SourcesConfigTest, AChatUrlFromASecretIsCheckedButNeverQuoted) {
+  setenv("KLAXON_TEST_CHAT_URL", "ftp://hooks.example.com/k3y-zzyzx", 1);
+  std::string error = OneError(R"(
+[[sink]]
+name = "chat"
+type = "chat"
+url = "env:KLAXON_TEST_CHAT_URL"
+)");
+  EXPECT_EQ(error,
+            "klaxon.toml:4:7: sink[0].url: the URL in env:KLAXON_TEST_CHAT_URL is not an http:// "
+            "or https:// URL");
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("k3y-zzyzx")));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "detector/daemon.h"
 
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -38,21 +40,132 @@ class LedgerLogStateStore : public LogStateStore {
 
 }  // namespace
 
-struct Daemon::Parts {
+// What a reload replaces: everything that reads the config.
+struct Running {
   Config config;
-  std::unique_ptr<Ledger> ledger;
-  SeriesIndex index;
   std::unique_ptr<OutboxDispatcher> dispatcher;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<ConnectivityMonitor> connectivity;
   std::unique_ptr<HttpProber> prober;
   std::unique_ptr<TcpProber> tcp_prober;
   std::unique_ptr<Scraper> scraper;
-  std::unique_ptr<LedgerLogStateStore> log_store;
   std::unique_ptr<LogSources> logs;
+
+  // Sources first, so nothing new arrives.
+  void Stop() {
+    if (logs) logs->Stop();
+    if (scraper) scraper->Stop();
+    if (tcp_prober) tcp_prober->Stop();
+    if (prober) prober->Stop();
+    if (engine) engine->Stop();
+    if (dispatcher) dispatcher->Stop();
+  }
+};
+
+struct Daemon::Parts {
+  const Clock* clock;
+  std::unique_ptr<Ledger> ledger;
+  SeriesIndex index;
+  std::unique_ptr<LedgerLogStateStore> log_store;
+  // Guards `running` and `api` against the HTTP thread while a reload swaps them.
+  std::mutex mu;
+  std::unique_ptr<Running> running;
   std::unique_ptr<Api> api;
   std::unique_ptr<HttpServer> server;
   bool stopped = false;
+
+  // Builds and starts what reads `config`.
+  absl::StatusOr<std::unique_ptr<Running>> StartRunning(Config config) {
+    auto r = std::make_unique<Running>();
+    r->config = std::move(config);
+    r->dispatcher = std::make_unique<OutboxDispatcher>(*ledger, *clock);
+    for (const SinkOptions& options : r->config.sinks) {
+      absl::StatusOr<std::unique_ptr<TicketSink>> sink = MakeTicketSink(options);
+      if (!sink.ok()) return sink.status();
+      r->dispatcher->AddSink(options.name, std::move(*sink), options.dead_letter_after);
+    }
+    absl::Status dead = ledger->DeadLetterUnknownSinks(SinkNames(r->config), clock->WallNow());
+    if (!dead.ok()) return dead;
+    OutboxDispatcher* dispatcher = r->dispatcher.get();
+    r->engine = std::make_unique<Engine>(
+        r->config, index, *ledger, *clock, [dispatcher] { dispatcher->Wake(); },
+        EngineOptionsFor(r->config.rules_settings));
+    if (absl::Status status = r->engine->Init(); !status.ok()) return status;
+    Engine* engine = r->engine.get();
+    SampleConsumer to_engine = [engine](SampleBatch batch) { engine->Ingest(std::move(batch)); };
+    if (!r->config.connectivity_canaries.empty()) {
+      r->connectivity = std::make_unique<ConnectivityMonitor>(r->config.connectivity_canaries,
+                                                              index, *clock, to_engine);
+    }
+    r->prober = std::make_unique<HttpProber>(r->config.http_probes, index, *clock, to_engine,
+                                             r->connectivity.get());
+    r->tcp_prober = std::make_unique<TcpProber>(r->config.tcp_probes, index, *clock, to_engine,
+                                                r->connectivity.get());
+    r->scraper = std::make_unique<Scraper>(r->config.scrapes, index, *clock, to_engine);
+    r->logs = std::make_unique<LogSources>(r->config.logs, index, *clock, to_engine, *log_store);
+    r->engine->Start();
+    r->dispatcher->Start();
+    for (absl::Status status : {r->prober->Start(), r->tcp_prober->Start(), r->scraper->Start(),
+                                r->logs->Start()}) {
+      if (!status.ok()) {
+        r->Stop();
+        return status;
+      }
+    }
+    return r;
+  }
+
+  static std::vector<std::string> SinkNames(const Config& config) {
+    std::vector<std::string> names;
+    for (const SinkOptions& sink : config.sinks) names.push_back(sink.name);
+    return names;
+  }
+
+  // With `mu` held.
+  absl::Status ReloadLocked() {
+    const std::string& path = running->config.path;
+    absl::StatusOr<Config> config = LoadConfigFile(path);
+    if (!config.ok()) {
+      LogLine(absl::StrCat("reload refused, the running config stays: ", config.status().message()));
+      return config.status();
+    }
+    if (config->DataDir() != running->config.DataDir()) {
+      absl::Status refused = absl::InvalidArgumentError(absl::StrCat(
+          "data_dir changed from ", running->config.DataDir(), " to ", config->DataDir(),
+          ": a reload keeps the ledger it has; restart klaxon to move it"));
+      LogLine(absl::StrCat("reload refused: ", refused.message()));
+      return refused;
+    }
+    if (config->server.listen != running->config.server.listen) {
+      LogLine(absl::StrCat("reload: listen changed to ", config->server.listen,
+                           "; still serving on ", server->address(), " until a restart"));
+    }
+    running->Stop();
+    // The old parts read the old config: they go before it does.
+    Config previous = running->config;
+    running.reset();
+    absl::StatusOr<std::unique_ptr<Running>> started = StartRunning(*std::move(config));
+    if (!started.ok()) {
+      LogLine(absl::StrCat("reload failed (", started.status().message(),
+                           "); starting the previous config again"));
+      absl::StatusOr<std::unique_ptr<Running>> again = StartRunning(std::move(previous));
+      if (!again.ok()) return again.status();
+      running = *std::move(again);
+      api->Rebind(running->config, *running->engine, Wake());
+      return started.status();
+    }
+    running = *std::move(started);
+    api->Rebind(running->config, *running->engine, Wake());
+    LogLine(absl::StrCat("config reloaded from ", path, ": ", running->config.rules.size(),
+                         " rules, ", running->config.http_probes.size() + running->config.tcp_probes.size(),
+                         " probes, ", running->config.sinks.size(), " sinks"));
+    return absl::OkStatus();
+  }
+
+  std::function<void()> Wake() {
+    OutboxDispatcher* dispatcher = running->dispatcher.get();
+    return [dispatcher] { dispatcher->Wake(); };
+  }
 };
 
 Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -61,10 +174,10 @@ Daemon::~Daemon() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config config, const Clock& clock) {
   auto parts = std::make_unique<Parts>();
-  parts->config = std::move(config);
   Parts& p = *parts;
+  p.clock = &clock;
 
-  std::string data_dir = p.config.DataDir();
+  std::string data_dir = config.DataDir();
   std::error_code error;
   std::filesystem::create_directories(data_dir, error);
   if (error) {
@@ -75,66 +188,51 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config config, const Clock
   absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(db_path);
   if (!ledger.ok()) return ledger.status();
   p.ledger = std::move(*ledger);
-
-  p.dispatcher = std::make_unique<OutboxDispatcher>(*p.ledger, clock);
-  for (const SinkOptions& options : p.config.sinks) {
-    absl::StatusOr<std::unique_ptr<TicketSink>> sink = MakeTicketSink(options);
-    if (!sink.ok()) return sink.status();
-    p.dispatcher->AddSink(options.name, std::move(*sink));
-  }
-  OutboxDispatcher* dispatcher = p.dispatcher.get();
-  p.engine = std::make_unique<Engine>(
-      p.config, p.index, *p.ledger, clock, [dispatcher] { dispatcher->Wake(); },
-      EngineOptionsFor(p.config.rules_settings));
-  if (absl::Status status = p.engine->Init(); !status.ok()) return status;
-
-  Engine* engine = p.engine.get();
-  SampleConsumer to_engine = [engine](SampleBatch batch) { engine->Ingest(std::move(batch)); };
-  if (!p.config.connectivity_canaries.empty()) {
-    p.connectivity = std::make_unique<ConnectivityMonitor>(p.config.connectivity_canaries, p.index,
-                                                           clock, to_engine);
-  }
-  p.prober = std::make_unique<HttpProber>(p.config.http_probes, p.index, clock, to_engine,
-                                          p.connectivity.get());
-  p.tcp_prober = std::make_unique<TcpProber>(p.config.tcp_probes, p.index, clock, to_engine,
-                                             p.connectivity.get());
-  p.scraper = std::make_unique<Scraper>(p.config.scrapes, p.index, clock, to_engine);
   p.log_store = std::make_unique<LedgerLogStateStore>(*p.ledger);
-  p.logs = std::make_unique<LogSources>(p.config.logs, p.index, clock, to_engine, *p.log_store);
-  p.api = std::make_unique<Api>(p.config, *p.ledger, *p.engine, p.index, clock,
-                                [dispatcher] { dispatcher->Wake(); });
-  Api* api = p.api.get();
-  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
-      p.config.server.listen, [api](const HttpRequest& request) { return api->Handle(request); },
-      HttpServerOptions{.max_body_bytes = p.config.server.max_body_bytes});
-  if (!server.ok()) return server.status();
-  p.server = std::move(*server);
 
-  p.engine->Start();
-  p.dispatcher->Start();
-  for (absl::Status status : {p.prober->Start(), p.tcp_prober->Start(), p.scraper->Start(),
-                              p.logs->Start()}) {
-    if (!status.ok()) return status;
+  absl::StatusOr<std::unique_ptr<Running>> running = p.StartRunning(std::move(config));
+  if (!running.ok()) return running.status();
+  p.running = *std::move(running);
+  const Config& current = p.running->config;
+  p.api = std::make_unique<Api>(current, *p.ledger, *p.running->engine, p.index, clock, p.Wake());
+  Parts* shared = &p;
+  p.api->set_reload([shared] { return shared->ReloadLocked(); });
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+      current.server.listen,
+      [shared](const HttpRequest& request) {
+        std::lock_guard lock(shared->mu);
+        return shared->api->Handle(request);
+      },
+      HttpServerOptions{.max_body_bytes = current.server.max_body_bytes});
+  if (!server.ok()) {
+    p.running->Stop();
+    return server.status();
   }
+  p.server = std::move(*server);
   LogLine(absl::StrCat("klaxon listening on http://", p.server->address(), " (data in ",
-                       data_dir, ", ", p.config.rules.size(), " rules, ",
-                       p.config.http_probes.size() + p.config.tcp_probes.size(), " probes, ",
-                       p.config.scrapes.size(), " scrape jobs, ", p.config.logs.size(), " logs, ",
-                       p.config.sinks.size(), " sinks)"));
+                       data_dir, ", ", current.rules.size(), " rules, ",
+                       current.http_probes.size() + current.tcp_probes.size(), " probes, ",
+                       current.scrapes.size(), " scrape jobs, ", current.logs.size(), " logs, ",
+                       current.sinks.size(), " sinks)"));
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
 }
 
+absl::Status Daemon::Reload() {
+  std::lock_guard lock(parts_->mu);
+  if (parts_->stopped) return absl::FailedPreconditionError("klaxon is stopping");
+  return parts_->ReloadLocked();
+}
+
 void Daemon::Stop() {
-  if (!parts_ || parts_->stopped) return;
-  parts_->stopped = true;
-  // Sources first, so nothing new arrives; the database last.
-  parts_->logs->Stop();
-  parts_->scraper->Stop();
-  parts_->tcp_prober->Stop();
-  parts_->prober->Stop();
+  if (!parts_) return;
+  {
+    std::lock_guard lock(parts_->mu);
+    if (parts_->stopped) return;
+    parts_->stopped = true;
+  }
+  // The server first (its handler takes `mu`), then the rest; the database last.
   parts_->server->Stop();
-  parts_->engine->Stop();
-  parts_->dispatcher->Stop();
+  parts_->running->Stop();
   LogLine("klaxon stopped");
 }
 

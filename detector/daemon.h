@@ -27,6 +27,11 @@ class Daemon {
 
   // Stops taking samples, finishes deliveries in flight, closes the database.
   void Stop();
+  // Loads the config file again (SIGHUP, POST /-/reload). A valid new config
+  // replaces the rules, sources and sinks while the ledger, the API socket and
+  // every open incident and clock carry on; an invalid one is refused with
+  // its errors and the running config stays. Thread-safe.
+  absl::Status Reload();
   // The bound API address, "127.0.0.1:PORT".
   std::string address() const;
   Ledger& ledger();

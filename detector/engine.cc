@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <functional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "detector/duration.h"
 #include "detector/log.h"
+#include "detector/maintenance.h"
+#include "exporters/sink.h"
 #include "rules/expr.h"
 
 namespace klaxon {
@@ -14,6 +18,15 @@ namespace {
 
 // An idle engine still wakes this often to serve what depends on time passing.
 constexpr absl::Duration kMaxIdleWait = absl::Seconds(1);
+
+// A grouped incident's members in label order, as a person reads a list.
+std::vector<Labels> SortedMembers(const std::map<uint64_t, Labels>& members) {
+  std::vector<Labels> out;
+  for (const auto& [fingerprint, labels] : members) out.push_back(labels);
+  std::sort(out.begin(), out.end(),
+            [](const Labels& a, const Labels& b) { return a.ToString() < b.ToString(); });
+  return out;
+}
 
 std::string Describe(const Alert& alert, absl::string_view note) {
   std::string text = absl::StrCat(alert.labels.ToString(), " = ", alert.value);
@@ -44,20 +57,38 @@ EngineOptions EngineOptionsFor(const RulesSettings& settings) {
 Engine::~Engine() { Stop(); }
 
 absl::Status Engine::Init() {
-  std::vector<std::string> all_sinks;
-  for (const SinkOptions& sink : config_.sinks) all_sinks.push_back(sink.name);
   for (const RuleConfig& rule_config : config_.rules) {
     Rule rule;
     rule.alerting = std::make_unique<AlertingRule>(AlertingOptionsFor(rule_config));
     rule.config = &rule_config;
-    rule.sinks = all_sinks;
-    if (const ServiceConfig* service = config_.FindService(rule_config.service)) {
-      if (!service->tickets.empty()) rule.sinks = service->tickets;
+    rule.service = config_.FindService(rule_config.service);
+    std::vector<std::string> targets;
+    if (rule.service != nullptr && !rule.service->tickets.empty()) {
+      targets = rule.service->tickets;
+    } else {
+      for (const SinkOptions& sink : config_.sinks) targets.push_back(sink.name);
+    }
+    for (const std::string& name : targets) {
+      auto sink = std::find_if(config_.sinks.begin(), config_.sinks.end(),
+                               [&](const SinkOptions& s) { return s.name == name; });
+      if (sink != config_.sinks.end() && IsNotifierType(sink->type)) {
+        rule.routing.notifiers.push_back(name);
+      } else {
+        rule.routing.sinks.push_back(name);
+      }
+    }
+    if (const ServiceConfig* service = rule.service) {
+      rule.routing.notify = service->notify;
+      rule.routing.max_notifications = service->max_notifications;
+      bool at_detection = service->sla.clock_start == ClockStart::kDetection;
       for (const auto& [name, budget] :
            {std::pair{"time_to_ticket", service->sla.time_to_ticket},
             std::pair{"time_to_acknowledge", service->sla.time_to_acknowledge},
             std::pair{"time_to_resolve", service->sla.time_to_resolve}}) {
-        if (budget) rule.clocks.push_back({name, *budget});
+        if (budget) rule.clocks.push_back({name, *budget, at_detection});
+      }
+      if (!service->escalation.empty() || service->ack_timeout > absl::ZeroDuration()) {
+        lifecycle_timers_ = true;
       }
     }
     rules_.push_back(std::move(rule));
@@ -94,20 +125,78 @@ absl::Status Engine::Init() {
     restored_pending_[alert.labels.Fingerprint()] = alert.active_at;
   }
 
-  absl::StatusOr<std::vector<Incident>> open = ledger_.ListIncidents(IncidentState::kOpen);
+  absl::StatusOr<std::vector<Incident>> open = ledger_.Unresolved();
   if (!open.ok()) return open.status();
   started_at_ = clock_.WallNow();
   for (const Incident& incident : *open) {
     auto rule = std::find_if(rules_.begin(), rules_.end(),
                              [&](const Rule& r) { return r.config->name == incident.rule; });
-    if (rule == rules_.end()) continue;
+    std::string removed;
+    if (rule == rules_.end()) {
+      removed = absl::StrCat("rule ", incident.rule);
+    } else if (std::string probe(incident.labels.Get("probe")); !probe.empty()) {
+      bool known = std::any_of(config_.http_probes.begin(), config_.http_probes.end(),
+                               [&](const HttpProbeOptions& p) { return p.name == probe; }) ||
+                   std::any_of(config_.tcp_probes.begin(), config_.tcp_probes.end(),
+                               [&](const TcpProbeOptions& p) { return p.name == probe; });
+      // Only a rule about probes can lose its probe; a label of that name on
+      // other series says nothing.
+      if (!known && absl::StrContains(rule->config->expr, "probe_")) {
+        removed = absl::StrCat("probe ", probe);
+      }
+    }
+    if (!removed.empty()) {
+      // Nothing manages it any more: left open, it would never resolve.
+      absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(
+          incident.number, started_at_, absl::StrCat("removed from config (", removed, ")"));
+      if (resolved.ok()) {
+        LogLine(absl::StrCat(incident.id(), " resolved: removed from config (", removed, ")"));
+        if (on_outbox_) on_outbox_();
+      }
+      continue;
+    }
     rule->open[incident.fingerprint] = incident.number;
+    if (incident.reopens > 0) rule->reopens[incident.fingerprint] = incident.reopens;
+    if (!incident.members.empty()) {
+      for (const Labels& member : incident.members) {
+        rule->members[incident.fingerprint][member.Fingerprint()] = member;
+      }
+    }
+    if (!incident.suppressed_by.empty() && incident.suppressed_by != "flapping") {
+      suppressed_[incident.number] = {int(rule - rules_.begin()), incident.labels};
+    }
     // The alert's labels that came from its series: less alertname and the
     // labels the rule adds itself.
     Labels evidence = incident.labels;
     evidence.Set("alertname", "");
     for (const Label& added : rule->config->labels) evidence.Set(added.name, "");
     rule->unconfirmed[incident.fingerprint] = std::move(evidence);
+  }
+  absl::Duration longest_window = absl::ZeroDuration();
+  for (const Rule& rule : rules_) longest_window = std::max(longest_window, rule.config->reopen_window);
+  if (longest_window > absl::ZeroDuration()) {
+    absl::StatusOr<std::vector<Incident>> recent = ledger_.ResolvedSince(started_at_ - longest_window);
+    if (!recent.ok()) return recent.status();
+    for (const Incident& incident : *recent) {
+      auto rule = std::find_if(rules_.begin(), rules_.end(),
+                               [&](const Rule& r) { return r.config->name == incident.rule; });
+      if (rule == rules_.end() || !incident.resolved_at) continue;
+      absl::Time until = *incident.resolved_at + rule->config->reopen_window;
+      if (until < started_at_) continue;
+      rule->recently_resolved[incident.fingerprint] = {incident.number, *incident.resolved_at,
+                                                       incident.reopens};
+    }
+  }
+  absl::StatusOr<std::vector<Incident>> held = ledger_.HeldResolutions();
+  if (!held.ok()) return held.status();
+  for (const Incident& incident : *held) {
+    auto rule = std::find_if(rules_.begin(), rules_.end(),
+                             [&](const Rule& r) { return r.config->name == incident.rule; });
+    absl::Time until = started_at_;
+    if (rule != rules_.end() && incident.resolved_at) {
+      until = std::max(until, *incident.resolved_at + rule->config->reopen_window);
+    }
+    held_[incident.number] = until;
   }
   absl::StatusOr<std::optional<absl::Time>> deadline = ledger_.NextClockDeadline();
   if (!deadline.ok()) return deadline.status();
@@ -192,22 +281,46 @@ std::future<absl::StatusOr<Incident>> Engine::RequestResolve(int64_t number, std
 void Engine::HandleResolve(ResolveRequest& request, absl::Time now) {
   std::string why = absl::StrCat("resolved by ", request.actor);
   if (!request.comment.empty()) absl::StrAppend(&why, ": ", request.comment);
-  absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(request.number, now, why);
-  if (resolved.ok()) {
-    for (Rule& rule : rules_) {
-      for (auto it = rule.open.begin(); it != rule.open.end(); ++it) {
-        if (it->second != request.number) continue;
-        rule.resolved_by_hand.insert(it->first);
-        rule.awaiting_person.erase(it->first);
-        rule.unconfirmed.erase(it->first);
-        rule.open.erase(it);
-        break;
+  Rule* owner = nullptr;
+  uint64_t key = 0;
+  for (Rule& rule : rules_) {
+    for (const auto& [k, number] : rule.open) {
+      if (number == request.number) {
+        owner = &rule;
+        key = k;
       }
     }
+  }
+  ResolveOptions options;
+  if (absl::StatusOr<Incident> incident = ledger_.GetIncident(request.number); incident.ok()) {
+    if (owner != nullptr) options = ResolveOptionsFor(*owner, incident->severity, false);
+  }
+  absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(request.number, now, why, options);
+  if (resolved.ok()) {
+    if (owner != nullptr) {
+      // Still firing: it opens nothing new until its condition has cleared.
+      owner->resolved_by_hand.insert(key);
+      owner->awaiting_person.erase(key);
+      owner->unconfirmed.erase(key);
+      owner->reopens.erase(key);
+      owner->members.erase(key);
+      owner->open.erase(key);
+    }
+    suppressed_.erase(request.number);
     LogLine(absl::StrCat(resolved->id(), " ", why));
     on_outbox_();
   }
   request.done.set_value(std::move(resolved));
+}
+
+ResolveOptions Engine::ResolveOptionsFor(const Rule& rule, absl::string_view severity,
+                                         bool hold) const {
+  ResolveOptions options;
+  options.hold = hold;
+  if (rule.service != nullptr && !rule.service->postmortem_severity.empty()) {
+    options.postmortem = SeverityRank(severity) <= SeverityRank(rule.service->postmortem_severity);
+  }
+  return options;
 }
 
 void Engine::ProcessPending() {
@@ -227,6 +340,7 @@ void Engine::ProcessPending() {
   if (tick) {
     std::fill(dirty.begin(), dirty.end(), true);
     next_tick_ = now + options_.tick;
+    TickLifecycle(now);
   }
   // Records first, in file order, so that rules read what they recorded now.
   for (size_t i = 0; i < records_.size(); ++i) {
@@ -435,6 +549,21 @@ void Engine::EvaluateRule(int rule_index, absl::Time now) {
   Reconcile(rule, *transitions, now);
 }
 
+uint64_t Engine::KeyOf(const Rule& rule, const Labels& alert_labels) {
+  if (rule.config->group_by.empty()) return alert_labels.Fingerprint();
+  return IncidentLabels(rule, alert_labels).Fingerprint();
+}
+
+Labels Engine::IncidentLabels(const Rule& rule, const Labels& alert_labels) {
+  if (rule.config->group_by.empty()) return alert_labels;
+  std::vector<Label> kept = {{"alertname", rule.config->name}};
+  for (const std::string& name : rule.config->group_by) {
+    std::string value(alert_labels.Get(name));
+    if (!value.empty()) kept.push_back({name, std::move(value)});
+  }
+  return Labels(std::move(kept));
+}
+
 void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions,
                        absl::Time now) {
   RecordPending(rule, transitions);
@@ -442,17 +571,38 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
   // so that a ledger write that failed is retried on the next evaluation, and
   // incidents opened before a restart (whose alerts this process never saw
   // fire) resolve once their condition is gone.
-  absl::flat_hash_map<uint64_t, const Alert*> active;
   std::vector<Alert> alerts = rule.alerting->Alerts();
+  absl::flat_hash_set<uint64_t> active;  // keys with an alert pending or firing
+  // Firing alerts by key, each with its members (one alert unless grouped).
+  std::map<uint64_t, std::map<uint64_t, Labels>> firing;
+  absl::flat_hash_map<uint64_t, const Alert*> first_firing;
   for (const Alert& alert : alerts) {
-    uint64_t fingerprint = alert.labels.Fingerprint();
-    active[fingerprint] = &alert;
-    if (alert.state != AlertState::kFiring || rule.open.contains(fingerprint) ||
-        rule.resolved_by_hand.contains(fingerprint)) {
+    uint64_t key = KeyOf(rule, alert.labels);
+    active.insert(key);
+    if (alert.state != AlertState::kFiring) continue;
+    firing[key][alert.labels.Fingerprint()] = alert.labels;
+    first_firing.try_emplace(key, &alert);
+  }
+  for (const auto& [key, members] : firing) {
+    const Alert& alert = *first_firing[key];
+    if (auto open = rule.open.find(key); open != rule.open.end()) {
+      if (rule.config->group_by.empty()) continue;
+      std::map<uint64_t, Labels>& known = rule.members[key];
+      std::vector<std::string> joined;
+      for (const auto& [fingerprint, labels] : members) {
+        if (!known.contains(fingerprint)) joined.push_back(labels.ToString());
+      }
+      if (joined.empty()) continue;
+      for (const auto& [fingerprint, labels] : members) known[fingerprint] = labels;
+      std::vector<Labels> all = SortedMembers(known);
+      std::string text = absl::StrCat("joined: ", absl::StrJoin(joined, ", "), " (", all.size(),
+                                      " alerts in this incident)");
+      (void)ledger_.SetMembers(open->second, all, now, text);
       continue;
     }
+    if (rule.resolved_by_hand.contains(key)) continue;
     if (std::optional<int64_t> parent = ParentIncident(rule)) {
-      auto [it, first] = rule.attached.try_emplace(fingerprint, *parent);
+      auto [it, first] = rule.attached.try_emplace(key, *parent);
       if (first || it->second != *parent) {
         it->second = *parent;
         std::string text = absl::StrCat(rule.config->name, " ", Describe(alert, NoteOf(alert)),
@@ -462,53 +612,109 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
       }
       continue;
     }
-    rule.attached.erase(fingerprint);
-    OpenIncident(rule, alert, now);
+    rule.attached.erase(key);
+    if (auto recent = rule.recently_resolved.find(key);
+        recent != rule.recently_resolved.end() &&
+        now - recent->second.at <= rule.config->reopen_window) {
+      int reopens = recent->second.reopens + 1;
+      bool flapping = reopens >= rule.config->flap_threshold;
+      std::string why = absl::StrCat(
+          "fired again ", absl::FormatDuration(absl::Floor(now - recent->second.at, absl::Seconds(1))),
+          " after resolving, within reopen_window ", absl::FormatDuration(rule.config->reopen_window),
+          "; evidence ", Describe(alert, NoteOf(alert)));
+      absl::StatusOr<Incident> reopened =
+          ledger_.ReopenIncident(recent->second.number, now, why, flapping);
+      if (!reopened.ok()) {
+        LogLine(absl::StrCat(IncidentId(recent->second.number), ": could not reopen: ",
+                             reopened.status().message()));
+        continue;
+      }
+      rule.open[key] = reopened->number;
+      rule.reopens[key] = reopened->reopens;
+      if (!rule.config->group_by.empty()) rule.members[key] = members;
+      held_.erase(reopened->number);
+      rule.recently_resolved.erase(recent);
+      LogLine(absl::StrCat(reopened->id(), " reopened (", reopened->reopens, "): ", why,
+                           flapping ? "; flapping, notifications held" : ""));
+      if (on_outbox_) on_outbox_();
+      continue;
+    }
+    OpenIncident(rule, key, alert, members, now);
   }
-  absl::erase_if(rule.attached,
-                 [&](const auto& entry) { return !active.contains(entry.first); });
-  absl::erase_if(rule.resolved_by_hand,
-                 [&](uint64_t fingerprint) { return !active.contains(fingerprint); });
+  absl::erase_if(rule.attached, [&](const auto& entry) { return !active.contains(entry.first); });
+  absl::erase_if(rule.resolved_by_hand, [&](uint64_t key) { return !active.contains(key); });
+  // A grouped incident's members that stopped firing leave it.
+  if (!rule.config->group_by.empty()) {
+    for (auto& [key, known] : rule.members) {
+      auto now_firing = firing.find(key);
+      if (now_firing == firing.end() || !rule.open.contains(key)) continue;
+      std::vector<std::string> left;
+      for (auto it = known.begin(); it != known.end();) {
+        if (now_firing->second.contains(it->first)) {
+          ++it;
+          continue;
+        }
+        left.push_back(it->second.ToString());
+        it = known.erase(it);
+      }
+      if (left.empty()) continue;
+      std::vector<Labels> all = SortedMembers(known);
+      (void)ledger_.SetMembers(rule.open[key], all, now,
+                               absl::StrCat("cleared: ", absl::StrJoin(left, ", "), " (", all.size(),
+                                            " alerts still firing)"));
+    }
+  }
   std::vector<uint64_t> cleared;
   bool warming_up = now < started_at_ + eval_options_.lookback;
-  for (const auto& [fingerprint, number] : rule.open) {
-    if (active.contains(fingerprint)) continue;
+  for (const auto& [key, number] : rule.open) {
+    if (active.contains(key)) continue;
     // Until its series reports, or a whole lookback has passed without it,
     // a restored incident's absence from the result is no evidence at all.
-    if (warming_up && rule.unconfirmed.contains(fingerprint)) continue;
-    cleared.push_back(fingerprint);
+    if (warming_up && rule.unconfirmed.contains(key)) continue;
+    cleared.push_back(key);
   }
   ForgetPending(rule);
-  bool owed = false;
-  absl::erase_if(rule.awaiting_person,
-                 [&](uint64_t fingerprint) { return active.contains(fingerprint); });
-  for (uint64_t fingerprint : cleared) {
-    int64_t number = rule.open[fingerprint];
-    if (!rule.config->auto_resolve) {
-      if (rule.awaiting_person.insert(fingerprint).second) {
-        const std::string text = "condition cleared; stays open until a person resolves it "
-                                 "(auto_resolve = false)";
-        (void)ledger_.AddTimeline(number, {now, "cleared", text});
-        LogLine(absl::StrCat(IncidentId(number), " ", text));
-      }
-      continue;
+  absl::erase_if(rule.awaiting_person, [&](uint64_t key) { return active.contains(key); });
+  for (uint64_t key : cleared) ResolveCleared(rule, key, now);
+}
+
+void Engine::ResolveCleared(Rule& rule, uint64_t key, absl::Time now) {
+  int64_t number = rule.open[key];
+  if (!rule.config->auto_resolve) {
+    if (rule.awaiting_person.insert(key).second) {
+      const std::string text = "condition cleared; stays open until a person resolves it "
+                               "(auto_resolve = false)";
+      (void)ledger_.AddTimeline(number, {now, "cleared", text});
+      LogLine(absl::StrCat(IncidentId(number), " ", text));
     }
-    absl::StatusOr<Incident> resolved =
-        ledger_.ResolveIncident(number, now, absl::StrCat("condition cleared (", rule.config->expr, ")"));
-    if (!resolved.ok()) {
-      // Left open; the next evaluation tries again.
-      LogLine(absl::StrCat(IncidentId(number), ": could not record resolution: ",
-                           resolved.status().message()));
-      continue;
-    }
-    rule.open.erase(fingerprint);
-    rule.unconfirmed.erase(fingerprint);
-    owed = true;
-    LogLine(absl::StrCat(resolved->id(), " resolved: ", rule.config->name, " ",
-                         resolved->labels.ToString(), " after ",
-                         absl::FormatDuration(absl::Floor(now - resolved->first_evidence, absl::Seconds(1)))));
+    return;
   }
-  if (owed && on_outbox_) on_outbox_();
+  int reopens = rule.reopens.contains(key) ? rule.reopens[key] : 0;
+  bool hold = rule.config->reopen_window > absl::ZeroDuration() &&
+              reopens >= rule.config->flap_threshold;
+  ResolveOptions options = ResolveOptionsFor(rule, rule.config->severity, hold);
+  absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(
+      number, now, absl::StrCat("condition cleared (", rule.config->expr, ")"), options);
+  if (!resolved.ok()) {
+    // Left open; the next evaluation tries again.
+    LogLine(absl::StrCat(IncidentId(number), ": could not record resolution: ",
+                         resolved.status().message()));
+    return;
+  }
+  rule.open.erase(key);
+  rule.unconfirmed.erase(key);
+  rule.reopens.erase(key);
+  rule.members.erase(key);
+  suppressed_.erase(number);
+  if (rule.config->reopen_window > absl::ZeroDuration()) {
+    rule.recently_resolved[key] = {number, now, reopens};
+    if (hold) held_[number] = now + rule.config->reopen_window;
+  }
+  LogLine(absl::StrCat(resolved->id(), " resolved: ", rule.config->name, " ",
+                       resolved->labels.ToString(), " after ",
+                       absl::FormatDuration(absl::Floor(now - resolved->first_evidence, absl::Seconds(1))),
+                       hold ? " (flapping: resolution held)" : ""));
+  if (on_outbox_) on_outbox_();
 }
 
 std::optional<int64_t> Engine::ParentIncident(const Rule& rule) const {
@@ -545,7 +751,8 @@ void Engine::ForgetPending(Rule& rule) {
   absl::flat_hash_set<uint64_t> still;
   for (const Alert& alert : rule.alerting->Alerts()) {
     uint64_t fingerprint = alert.labels.Fingerprint();
-    bool recorded_elsewhere = rule.open.contains(fingerprint) || rule.attached.contains(fingerprint);
+    uint64_t key = KeyOf(rule, alert.labels);
+    bool recorded_elsewhere = rule.open.contains(key) || rule.attached.contains(key);
     if (alert.state == AlertState::kPending || !recorded_elsewhere) still.insert(fingerprint);
   }
   for (auto it = rule.pending.begin(); it != rule.pending.end();) {
@@ -574,30 +781,37 @@ std::string Engine::NoteOf(const Alert& alert) const {
   return *alert.origin < series_.size() ? series_[*alert.origin].note : std::string();
 }
 
-void Engine::OpenIncident(Rule& rule, const Alert& alert, absl::Time now) {
+void Engine::OpenIncident(Rule& rule, uint64_t key, const Alert& alert,
+                          const std::map<uint64_t, Labels>& members, absl::Time now) {
   Incident incident;
-  incident.fingerprint = alert.labels.Fingerprint();
+  incident.fingerprint = key;
   incident.rule = rule.config->name;
   incident.service = rule.config->service;
   incident.severity = rule.config->severity;
   incident.summary = alert.summary;
-  incident.labels = alert.labels;
+  incident.labels = IncidentLabels(rule, alert.labels);
   incident.first_evidence = alert.active_at;
   incident.opened_at = now;
   incident.value = alert.value;
   incident.reason = NoteOf(alert);
-  absl::StatusOr<Incident> opened = ledger_.OpenIncident(incident, rule.clocks, rule.sinks);
+  if (!rule.config->group_by.empty()) incident.members = SortedMembers(members);
+  incident.suppressed_by = SuppressionOf(incident.service, incident.severity, incident.labels, now);
+  absl::StatusOr<Incident> opened = ledger_.OpenIncident(incident, rule.clocks, rule.routing);
   if (!opened.ok()) {
     // Not recorded, so not open: the next evaluation tries again.
     LogLine(absl::StrCat(rule.config->name, ": could not record incident for ",
                          alert.labels.ToString(), ": ", opened.status().message()));
     return;
   }
-  rule.open[incident.fingerprint] = opened->number;
-  if (const ServiceConfig* service = config_.FindService(incident.service)) {
+  rule.open[key] = opened->number;
+  if (!rule.config->group_by.empty()) rule.members[key] = members;
+  if (!incident.suppressed_by.empty()) {
+    suppressed_[opened->number] = {int(&rule - rules_.data()), incident.labels};
+  }
+  if (rule.service != nullptr) {
     absl::StatusOr<int> changes =
-        ledger_.AttachChanges(opened->number, service->name,
-                              incident.first_evidence - service->change_lookback, now);
+        ledger_.AttachChanges(opened->number, rule.service->name,
+                              incident.first_evidence - rule.service->change_lookback, now);
     if (!changes.ok()) {
       LogLine(absl::StrCat(opened->id(), ": could not attach changes: ", changes.status().message()));
     }
@@ -608,10 +822,147 @@ void Engine::OpenIncident(Rule& rule, const Alert& alert, absl::Time now) {
     }
   }
   std::string detail = Describe(alert, incident.reason);
+  if (incident.members.size() > 1) absl::StrAppend(&detail, " and ", incident.members.size() - 1, " more");
+  std::vector<std::string> targets = rule.routing.sinks;
+  targets.insert(targets.end(), rule.routing.notifiers.begin(), rule.routing.notifiers.end());
   LogLine(absl::StrCat(opened->id(), " opened: ", rule.config->name, " [", incident.severity, "] ",
                        incident.summary.empty() ? detail : incident.summary, "; evidence ", detail,
-                       "; tickets owed to ", rule.sinks.empty() ? "no sink" : absl::StrJoin(rule.sinks, ", ")));
+                       incident.suppressed_by.empty()
+                           ? absl::StrCat("; tickets owed to ",
+                                          targets.empty() ? "no sink" : absl::StrJoin(targets, ", "))
+                           : absl::StrCat("; suppressed by ", incident.suppressed_by)));
   if (on_outbox_) on_outbox_();
+}
+
+std::string Engine::SuppressionOf(const std::string& service, const std::string& severity,
+                                  const Labels& labels, absl::Time now) const {
+  Labels seen = labels;
+  // Silences may name the service and severity as if they were labels.
+  if (seen.Get("service").empty() && !service.empty()) seen.Set("service", service);
+  if (seen.Get("severity").empty()) seen.Set("severity", severity);
+  for (const Silence& silence : silences_) {
+    if (now < silence.starts_at || now >= silence.ends_at) continue;
+    bool all = true;
+    for (const SilenceMatcher& m : silence.matchers) {
+      LabelMatcher::Op op = m.is_regex ? (m.is_equal ? LabelMatcher::Op::kRegexMatch
+                                                     : LabelMatcher::Op::kRegexNoMatch)
+                                       : (m.is_equal ? LabelMatcher::Op::kEqual
+                                                     : LabelMatcher::Op::kNotEqual);
+      absl::StatusOr<LabelMatcher> matcher = LabelMatcher::Create(m.name, op, m.value);
+      if (!matcher.ok() || !matcher->Matches(seen)) {
+        all = false;
+        break;
+      }
+    }
+    if (!all) continue;
+    std::string why = absl::StrCat("silence ", silence.id, " by ", silence.created_by, " until ",
+                                   FormatTimestamp(silence.ends_at));
+    if (!silence.comment.empty()) absl::StrAppend(&why, " (", silence.comment, ")");
+    return why;
+  }
+  for (const MaintenanceWindow& window : config_.maintenance) {
+    if (!AppliesTo(window, service)) continue;
+    if (std::optional<TimeInterval> now_on = ActiveOccurrence(window, now)) {
+      std::string why = absl::StrCat("maintenance ", window.name, " until ",
+                                     FormatTimestamp(now_on->end));
+      if (!window.comment.empty()) absl::StrAppend(&why, " (", window.comment, ")");
+      return why;
+    }
+  }
+  return {};
+}
+
+void Engine::TickLifecycle(absl::Time now) {
+  if (absl::StatusOr<std::vector<Silence>> silences = ledger_.Silences(now); silences.ok()) {
+    silences_ = *std::move(silences);
+  } else {
+    LogLine(absl::StrCat("silences: ", silences.status().message()));
+  }
+  bool owed = false;
+  for (auto it = suppressed_.begin(); it != suppressed_.end();) {
+    const Rule& rule = rules_[it->second.rule];
+    if (!SuppressionOf(rule.config->service, rule.config->severity, it->second.labels, now).empty()) {
+      ++it;
+      continue;
+    }
+    absl::StatusOr<Incident> released = ledger_.Unsuppress(
+        it->first, now, "no silence or maintenance window covers it any more", rule.clocks,
+        rule.routing);
+    if (!released.ok() && !absl::IsFailedPrecondition(released.status())) {
+      ++it;  // tried again on the next tick
+      continue;
+    }
+    if (released.ok()) {
+      LogLine(absl::StrCat(released->id(), " no longer suppressed: tickets owed now"));
+      owed = true;
+    }
+    suppressed_.erase(it++);
+  }
+  if (owed) {
+    absl::StatusOr<std::optional<absl::Time>> next = ledger_.NextClockDeadline();
+    if (next.ok()) next_clock_deadline_ = *next;
+  }
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    absl::StatusOr<Incident> released = ledger_.ReleaseHeld(
+        it->first, now, "stayed resolved through its reopen_window: resolution delivered");
+    if (!released.ok() && !absl::IsFailedPrecondition(released.status())) {
+      ++it;
+      continue;
+    }
+    if (released.ok()) {
+      LogLine(absl::StrCat(released->id(), " stopped flapping: resolution delivered"));
+      owed = true;
+    }
+    held_.erase(it++);
+  }
+  for (Rule& rule : rules_) {
+    absl::erase_if(rule.recently_resolved, [&](const auto& entry) {
+      return now - entry.second.at > rule.config->reopen_window;
+    });
+  }
+  if (lifecycle_timers_) {
+    absl::StatusOr<std::vector<Incident>> unresolved = ledger_.Unresolved();
+    if (!unresolved.ok()) {
+      LogLine(absl::StrCat("escalations: ", unresolved.status().message()));
+    } else {
+      for (const Incident& incident : *unresolved) {
+        const ServiceConfig* service = config_.FindService(incident.service);
+        if (service == nullptr || !incident.suppressed_by.empty()) continue;
+        if (incident.state == IncidentState::kOpen &&
+            incident.escalations < int(service->escalation.size())) {
+          const EscalationStep& step = service->escalation[incident.escalations];
+          if (now < incident.opened_at + step.after) continue;
+          std::string text = absl::StrCat("escalated to ", absl::StrJoin(step.notify, ", "),
+                                          ": nobody acknowledged within ",
+                                          DurationToString(step.after));
+          absl::StatusOr<Incident> done = ledger_.Notify(incident.number, now, "escalated", text,
+                                                         step.notify, incident.escalations + 1);
+          if (done.ok()) {
+            LogLine(absl::StrCat(incident.id(), " ", text));
+            owed = true;
+          }
+        } else if (incident.state == IncidentState::kAcknowledged &&
+                   service->ack_timeout > absl::ZeroDuration() && incident.acknowledged_at) {
+          absl::StatusOr<int> reminders = ledger_.CountTimeline(incident.number, "reminder");
+          if (!reminders.ok()) continue;
+          absl::Duration since = service->ack_timeout * (*reminders + 1);
+          if (now < *incident.acknowledged_at + since) continue;
+          std::string text = absl::StrCat("still open ", DurationToString(since),
+                                          " after it was acknowledged (ack_timeout ",
+                                          DurationToString(service->ack_timeout), ")");
+          if (ledger_.Notify(incident.number, now, "reminder", text, {}).ok()) {
+            LogLine(absl::StrCat(incident.id(), " ", text));
+            owed = true;
+          }
+        }
+      }
+    }
+  }
+  if (owed && on_outbox_) on_outbox_();
 }
 
 void Engine::CheckClocks(absl::Time now) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -98,10 +99,23 @@ class Engine : public SeriesReader {
   struct Rule {
     std::unique_ptr<AlertingRule> alerting;
     const RuleConfig* config;
-    std::vector<std::string> sinks;
+    const ServiceConfig* service;  // nullptr without one
+    Routing routing;
     std::vector<ClockSpec> clocks;
-    // Unresolved incidents of this rule by alert fingerprint.
+    // Unresolved incidents of this rule by key: the alert's fingerprint, or
+    // with group_by its group's (see KeyOf).
     absl::flat_hash_map<uint64_t, int64_t> open;
+    // How often each unresolved incident was reopened, by key.
+    absl::flat_hash_map<uint64_t, int> reopens;
+    // A grouped incident's member alerts, by key, then alert fingerprint.
+    absl::flat_hash_map<uint64_t, std::map<uint64_t, Labels>> members;
+    // Incidents resolved within reopen_window, by key: firing again reopens them.
+    struct Resolved {
+      int64_t number;
+      absl::Time at;
+      int reopens;
+    };
+    absl::flat_hash_map<uint64_t, Resolved> recently_resolved;
     // Incidents opened before this process started whose evidence has not been
     // seen since: samples live in memory only, so an empty result right after
     // a restart says nothing about them. By fingerprint, the labels a series
@@ -161,7 +175,20 @@ class Engine : public SeriesReader {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(series_mu_);
   void EvaluateRule(int rule_index, absl::Time now);
   void Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions, absl::Time now);
-  void OpenIncident(Rule& rule, const Alert& alert, absl::Time now);
+  void OpenIncident(Rule& rule, uint64_t key, const Alert& alert,
+                    const std::map<uint64_t, Labels>& members, absl::Time now);
+  void ResolveCleared(Rule& rule, uint64_t key, absl::Time now);
+  // The incident key of an alert, and the labels an incident under it carries.
+  static uint64_t KeyOf(const Rule& rule, const Labels& alert_labels);
+  static Labels IncidentLabels(const Rule& rule, const Labels& alert_labels);
+  // What holds an incident's deliveries back now: an active silence or
+  // maintenance window ("silence 3 by alice: ..."); "" when nothing does.
+  std::string SuppressionOf(const std::string& service, const std::string& severity,
+                            const Labels& labels, absl::Time now) const;
+  // On the tick: silences reread, suppressions ended, held resolutions
+  // released, escalation steps and reminders due.
+  void TickLifecycle(absl::Time now);
+  ResolveOptions ResolveOptionsFor(const Rule& rule, absl::string_view severity, bool hold) const;
   void CheckClocks(absl::Time now);
   std::string NoteOf(const Alert& alert) const;
   // A sample of a series with these labels arrived: restored incidents of
@@ -178,6 +205,19 @@ class Engine : public SeriesReader {
   std::vector<Rule> rules_;
   std::vector<Slo> slos_;
   std::vector<int> rule_order_;  // parents before the rules that depend on them
+  // Silences not yet ended, reread on every tick.
+  std::vector<Silence> silences_;
+  // Unresolved incidents held back by a silence or maintenance window: by
+  // number, the rules_ index and the labels to check again.
+  struct Suppressed {
+    int rule;
+    Labels labels;
+  };
+  absl::flat_hash_map<int64_t, Suppressed> suppressed_;
+  // Flapping incidents' held resolutions: by number, when they are delivered
+  // unless the incident reopens first.
+  absl::flat_hash_map<int64_t, absl::Time> held_;
+  bool lifecycle_timers_ = false;  // some service escalates or reminds
   // Pending alerts recorded before this process started, by fingerprint: their
   // `for` wait resumes from the recorded start when they are pending again.
   absl::flat_hash_map<uint64_t, absl::Time> restored_pending_;

@@ -80,7 +80,16 @@ nlohmann::json IncidentToJson(const Incident& incident) {
       {"value", std::isfinite(incident.value) ? nlohmann::json(incident.value)
                                               : nlohmann::json(absl::StrCat(incident.value))},
       {"reason", incident.reason},
+      {"reopens", incident.reopens},
+      {"acknowledged_at", incident.acknowledged_at
+                              ? nlohmann::json(FormatTimestamp(*incident.acknowledged_at))
+                              : nlohmann::json(nullptr)},
   };
+  if (!incident.suppressed_by.empty()) out["suppressed_by"] = incident.suppressed_by;
+  if (!incident.members.empty()) {
+    auto& members = out["members"] = nlohmann::json::array();
+    for (const Labels& member : incident.members) members.push_back(LabelsToJson(member));
+  }
   if (!incident.timeline.empty()) {
     auto& timeline = out["timeline"] = nlohmann::json::array();
     for (const auto& e : incident.timeline) {
@@ -137,6 +146,55 @@ absl::StatusOr<Incident> IncidentFromJson(const nlohmann::json& json) {
     const auto& value = json.at("value");
     incident.value = value.is_number() ? value.get<double>() : std::stod(value.get<std::string>());
     incident.reason = json.at("reason").get<std::string>();
+    incident.reopens = json.value("reopens", 0);
+    if (json.contains("acknowledged_at") && !json.at("acknowledged_at").is_null()) {
+      auto acknowledged = ParseTime(json.at("acknowledged_at"));
+      if (!acknowledged.ok()) return acknowledged.status();
+      incident.acknowledged_at = *acknowledged;
+    }
+    incident.suppressed_by = json.value("suppressed_by", std::string());
+    if (json.contains("members")) {
+      for (const auto& member : json.at("members")) {
+        std::vector<Label> member_labels;
+        for (const auto& [name, value] : member.items()) {
+          member_labels.push_back({name, value.get<std::string>()});
+        }
+        incident.members.push_back(Labels(std::move(member_labels)));
+      }
+    }
+    if (json.contains("timeline")) {
+      for (const auto& e : json.at("timeline")) {
+        auto at = ParseTime(e.at("at"));
+        if (!at.ok()) return at.status();
+        incident.timeline.push_back(
+            {*at, e.at("kind").get<std::string>(), e.at("text").get<std::string>()});
+      }
+    }
+    if (json.contains("sla_clocks")) {
+      for (const auto& c : json.at("sla_clocks")) {
+        auto start = ParseTime(c.at("start"));
+        auto deadline = ParseTime(c.at("deadline"));
+        if (!start.ok()) return start.status();
+        if (!deadline.ok()) return deadline.status();
+        std::string clock_state = c.at("state").get<std::string>();
+        SlaClock clock{c.at("clock").get<std::string>(), *start, *deadline,
+                       clock_state == "met"        ? ClockState::kMet
+                       : clock_state == "breached" ? ClockState::kBreached
+                                                   : ClockState::kRunning,
+                       std::nullopt};
+        if (!c.at("stopped_at").is_null()) {
+          auto stopped = ParseTime(c.at("stopped_at"));
+          if (!stopped.ok()) return stopped.status();
+          clock.stopped_at = *stopped;
+        }
+        incident.clocks.push_back(std::move(clock));
+      }
+    }
+    if (json.contains("tickets")) {
+      for (const auto& t : json.at("tickets")) {
+        incident.tickets.push_back({t.at("sink").get<std::string>(), t.at("ref").get<std::string>()});
+      }
+    }
     return incident;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("bad incident JSON: ", e.what()));

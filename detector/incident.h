@@ -62,6 +62,15 @@ struct Incident {
   std::vector<TimelineEntry> timeline;
   std::vector<SlaClock> clocks;
   std::vector<TicketRef> tickets;
+  // Times it fired again within its rule's reopen_window after resolving.
+  int reopens = 0;
+  std::optional<absl::Time> acknowledged_at;
+  int escalations = 0;  // escalation steps taken
+  // Why its deliveries are held ("silence 3 ...", "maintenance db-weekly",
+  // "flapping"); "" when they are not.
+  std::string suppressed_by;
+  // For a rule with group_by: the alerts it stands for, each by its labels.
+  std::vector<Labels> members;
 
   std::string id() const { return IncidentId(number); }
 };
@@ -122,7 +131,8 @@ struct LedgerStats {
   std::vector<ByServiceSeverity> opened;  // every incident ever opened
   std::vector<ByServiceClock> clock_breaches;
   std::vector<ByServiceClock> clock_met;
-  std::vector<BySink> outbox_pending;
+  std::vector<BySink> outbox_pending;  // owed and still being tried
+  std::vector<BySink> dead_letters;    // given up on until a person retries them
   std::vector<BySink> delivered;
   std::vector<BySink> failed_attempts;  // delivery attempts the receiver did not accept
 };

@@ -1,5 +1,7 @@
 #include "detector/ledger.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "detector/clock.h"
@@ -35,7 +37,8 @@ CREATE TABLE IF NOT EXISTS incidents (
   notifications INTEGER NOT NULL DEFAULT 0,
   escalation_step INTEGER NOT NULL DEFAULT 0,
   suppressed_by TEXT NOT NULL DEFAULT '',
-  members TEXT NOT NULL DEFAULT '[]'
+  members TEXT NOT NULL DEFAULT '[]',
+  notification_budget INTEGER NOT NULL DEFAULT 20
 );
 CREATE INDEX IF NOT EXISTS incidents_unresolved ON incidents(fingerprint) WHERE state != 'resolved';
 CREATE TABLE IF NOT EXISTS timeline (
@@ -74,7 +77,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   last_error TEXT NOT NULL DEFAULT '',
   delivered_at_ms INTEGER,
   recipients TEXT NOT NULL DEFAULT '[]',
-  dead_at_ms INTEGER
+  dead_at_ms INTEGER,
+  notification INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
 CREATE TABLE IF NOT EXISTS pending_alerts (
@@ -212,8 +216,10 @@ ALTER TABLE incidents ADD COLUMN notifications INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN escalation_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN suppressed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE incidents ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE incidents ADD COLUMN notification_budget INTEGER NOT NULL DEFAULT 20;
 ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER;
+ALTER TABLE outbox ADD COLUMN notification INTEGER NOT NULL DEFAULT 0;
 )sql"));
   }
   KLAXON_RETURN_IF_ERROR(db_.Exec(kSchema));
@@ -230,14 +236,18 @@ absl::Status Ledger::InsertTimeline(int64_t number, const TimelineEntry& entry) 
 
 absl::Status Ledger::InsertOutbox(const Incident& incident, const std::string& event,
                                   const std::string& sink, absl::Time at,
-                                  const std::vector<std::string>& recipients) {
+                                  const std::vector<std::string>& recipients, bool notification) {
   Incident snapshot = incident;
-  // Only a post-mortem carries the timeline: it is the document.
-  if (event != "postmortem") snapshot.timeline.clear();
+  // A post-mortem carries the whole timeline: it is the document. Any other
+  // delivery carries only the entry that caused it ("acknowledged by alice:
+  // on it"), for the ticket's note.
+  if (event != "postmortem") {
+    std::erase_if(snapshot.timeline, [&](const TimelineEntry& e) { return e.kind != event; });
+  }
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("INSERT INTO outbox(sink, incident, event, snapshot, created_at_ms, "
-                  "next_attempt_ms, recipients) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+                  "next_attempt_ms, recipients, notification) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
   return stmt.Bind(1, sink)
       .Bind(2, incident.number)
       .Bind(3, event)
@@ -245,20 +255,84 @@ absl::Status Ledger::InsertOutbox(const Incident& incident, const std::string& e
       .Bind(5, Ms(at))
       .Bind(6, Ms(at))
       .Bind(7, nlohmann::json(recipients).dump())
+      .Bind(8, int64_t{notification ? 1 : 0})
       .Run();
+}
+
+absl::Status Ledger::StartClocks(Incident& incident, const std::vector<ClockSpec>& clocks,
+                                 absl::Time first_evidence, absl::Time detected) {
+  for (const ClockSpec& spec : clocks) {
+    absl::Time start = spec.at_detection ? detected : first_evidence;
+    SlaClock clock{spec.name, start, start + spec.budget, ClockState::kRunning, std::nullopt};
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare("INSERT OR REPLACE INTO clocks(incident, name, start_ms, deadline_ms, state) "
+                    "VALUES (?, ?, ?, ?, 'running')"));
+    KLAXON_RETURN_IF_ERROR(stmt.Bind(1, incident.number)
+                               .Bind(2, clock.name)
+                               .Bind(3, Ms(clock.start))
+                               .Bind(4, Ms(clock.deadline))
+                               .Run());
+    TimelineEntry entry{detected, "sla_clock_started",
+                        absl::StrCat(clock.name, " clock started at ",
+                                     start == first_evidence && !spec.at_detection
+                                         ? "first evidence"
+                                         : "detection",
+                                     ", deadline ", FormatTimestamp(clock.deadline), " (",
+                                     DurationToString(spec.budget), ")")};
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(incident.number, entry));
+    incident.timeline.push_back(std::move(entry));
+    incident.clocks.push_back(std::move(clock));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::OweOpened(const Incident& incident, const Routing& routing, absl::Time at) {
+  for (const std::string& sink : routing.sinks) {
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, "opened", sink, at, {}, false));
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement budget,
+      db_.Prepare("UPDATE incidents SET notification_budget = ? WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(budget.Bind(1, int64_t{routing.max_notifications})
+                             .Bind(2, incident.number)
+                             .Run());
+  // The notifiers' "opened" rows are written even past the budget (with the
+  // budget checked as they are owed), so that later events know where to go.
+  int sent = 0;
+  for (const std::string& sink : routing.notifiers) {
+    if (sent >= routing.max_notifications) {
+      KLAXON_RETURN_IF_ERROR(InsertTimeline(
+          incident.number,
+          {at, "notification_held",
+           absl::StrCat("opened not sent to \"", sink, "\": notification budget of ",
+                        routing.max_notifications, " spent")}));
+      continue;
+    }
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, "opened", sink, at, routing.notify, true));
+    ++sent;
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement count,
+      db_.Prepare("UPDATE incidents SET notifications = notifications + ? WHERE number = ?"));
+  return count.Bind(1, int64_t{sent}).Bind(2, incident.number).Run();
 }
 
 absl::StatusOr<Incident> Ledger::OpenIncident(const Incident& incident,
                                               const std::vector<ClockSpec>& clocks,
-                                              const std::vector<std::string>& sinks) {
+                                              const Routing& routing) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   KLAXON_RETURN_IF_ERROR(tx.status());
+  nlohmann::json members = nlohmann::json::array();
+  for (const Labels& member : incident.members) {
+    members.push_back(nlohmann::json::parse(LabelsJson(member)));
+  }
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement insert,
       db_.Prepare("INSERT INTO incidents(fingerprint, rule, service, severity, summary, labels, "
-                  "state, first_evidence_ms, opened_at_ms, value, reason) "
-                  "VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)"));
+                  "state, first_evidence_ms, opened_at_ms, value, reason, suppressed_by, members) "
+                  "VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)"));
   KLAXON_RETURN_IF_ERROR(insert.Bind(1, absl::StrFormat("%016x", incident.fingerprint))
                              .Bind(2, incident.rule)
                              .Bind(3, incident.service)
@@ -269,6 +343,8 @@ absl::StatusOr<Incident> Ledger::OpenIncident(const Incident& incident,
                              .Bind(8, Ms(incident.opened_at))
                              .Bind(9, incident.value)
                              .Bind(10, incident.reason)
+                             .Bind(11, incident.suppressed_by)
+                             .Bind(12, members.dump())
                              .Run());
   Incident opened = incident;
   opened.number = db_.LastInsertRowId();
@@ -279,46 +355,61 @@ absl::StatusOr<Incident> Ledger::OpenIncident(const Incident& incident,
 
   std::string evidence = absl::StrCat(incident.labels.ToString(), " = ", incident.value);
   if (!incident.reason.empty()) absl::StrAppend(&evidence, " (", incident.reason, ")");
-  opened.timeline.push_back({incident.first_evidence, "first_evidence",
-                             absl::StrCat("condition first seen: ", evidence)});
-  opened.timeline.push_back(
+  std::vector<TimelineEntry> first = {
+      {incident.first_evidence, "first_evidence", absl::StrCat("condition first seen: ", evidence)},
       {incident.opened_at, "opened",
        absl::StrCat("incident opened: ", incident.summary.empty() ? incident.rule : incident.summary,
-                    "; evidence ", evidence)});
-  for (const ClockSpec& spec : clocks) {
-    SlaClock clock{spec.name, incident.first_evidence, incident.first_evidence + spec.budget,
-                   ClockState::kRunning, std::nullopt};
-    KLAXON_ASSIGN_OR_RETURN(
-        SqliteStatement stmt,
-        db_.Prepare("INSERT INTO clocks(incident, name, start_ms, deadline_ms, state) "
-                    "VALUES (?, ?, ?, ?, 'running')"));
-    KLAXON_RETURN_IF_ERROR(stmt.Bind(1, opened.number)
-                               .Bind(2, clock.name)
-                               .Bind(3, Ms(clock.start))
-                               .Bind(4, Ms(clock.deadline))
-                               .Run());
-    opened.timeline.push_back(
-        {incident.opened_at, "sla_clock_started",
-         absl::StrCat(clock.name, " clock started at first evidence, deadline ",
-                      FormatTimestamp(clock.deadline), " (", DurationToString(spec.budget), ")")});
-    opened.clocks.push_back(std::move(clock));
+                    "; evidence ", evidence)}};
+  if (!incident.suppressed_by.empty()) {
+    first.push_back({incident.opened_at, "suppressed",
+                     absl::StrCat("suppressed by ", incident.suppressed_by,
+                                  ": no ticket, notification or SLA clock while it lasts")});
   }
-  for (const TimelineEntry& entry : opened.timeline) {
+  for (TimelineEntry& entry : first) {
     KLAXON_RETURN_IF_ERROR(InsertTimeline(opened.number, entry));
+    opened.timeline.push_back(std::move(entry));
   }
-  for (const std::string& sink : sinks) {
-    KLAXON_RETURN_IF_ERROR(InsertOutbox(opened, "opened", sink, incident.opened_at));
+  if (incident.suppressed_by.empty()) {
+    KLAXON_RETURN_IF_ERROR(
+        StartClocks(opened, clocks, incident.first_evidence, incident.opened_at));
+    KLAXON_RETURN_IF_ERROR(OweOpened(opened, routing, incident.opened_at));
   }
   KLAXON_RETURN_IF_ERROR(tx.Commit());
   return opened;
+}
+
+absl::StatusOr<Incident> Ledger::Unsuppress(int64_t number, absl::Time at, const std::string& why,
+                                            const std::vector<ClockSpec>& clocks,
+                                            const Routing& routing) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (incident.state == IncidentState::kResolved || incident.suppressed_by.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(incident.id(), " is not a suppressed unresolved incident"));
+  }
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE incidents SET suppressed_by = '' WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, number).Run());
+  incident.suppressed_by.clear();
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(
+      number, {at, "unsuppressed", absl::StrCat(why, "; tickets and clocks start now")}));
+  // The clocks start now: the promise was suspended, not running late.
+  KLAXON_RETURN_IF_ERROR(StartClocks(incident, clocks, at, at));
+  KLAXON_RETURN_IF_ERROR(OweOpened(incident, routing, at));
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
 }
 
 absl::StatusOr<Incident> Ledger::LoadIncident(int64_t number, bool with_details) {
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("SELECT number, fingerprint, rule, service, severity, summary, labels, state, "
-                  "first_evidence_ms, opened_at_ms, resolved_at_ms, value, reason "
-                  "FROM incidents WHERE number = ?"));
+                  "first_evidence_ms, opened_at_ms, resolved_at_ms, value, reason, reopens, "
+                  "acknowledged_at_ms, suppressed_by, members, escalation_step FROM incidents "
+                  "WHERE number = ?"));
   stmt.Bind(1, number);
   KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no incident ", IncidentId(number)));
@@ -336,6 +427,14 @@ absl::StatusOr<Incident> Ledger::LoadIncident(int64_t number, bool with_details)
   if (!stmt.IsNull(10)) incident.resolved_at = absl::FromUnixMillis(stmt.Int(10));
   incident.value = stmt.Double(11);
   incident.reason = stmt.Text(12);
+  incident.reopens = static_cast<int>(stmt.Int(13));
+  if (!stmt.IsNull(14)) incident.acknowledged_at = absl::FromUnixMillis(stmt.Int(14));
+  incident.suppressed_by = stmt.Text(15);
+  incident.escalations = static_cast<int>(stmt.Int(17));
+  nlohmann::json members = nlohmann::json::parse(stmt.Text(16), nullptr, false);
+  if (members.is_array()) {
+    for (const nlohmann::json& member : members) incident.members.push_back(LabelsFromJson(member.dump()));
+  }
 
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement tickets,
@@ -414,24 +513,64 @@ absl::StatusOr<std::optional<SlaClock>> Ledger::MeetClock(int64_t number, absl::
 }
 
 absl::Status Ledger::OweToOpenedSinks(const Incident& incident, const std::string& event,
-                                      absl::Time at) {
+                                      absl::Time at, const std::vector<std::string>& recipients,
+                                      bool tickets_only) {
   // An update goes wherever the open went, whether or not that was delivered
   // yet: the sink gets both, in order.
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement sinks,
-      db_.Prepare("SELECT DISTINCT sink FROM outbox WHERE incident = ? AND event = 'opened' "
-                  "ORDER BY sink"));
+      db_.Prepare("SELECT sink, MAX(notification), MIN(recipients) FROM outbox "
+                  "WHERE incident = ? AND event = 'opened' GROUP BY sink ORDER BY sink"));
   sinks.Bind(1, incident.number);
-  std::vector<std::string> targets;
+  struct Target {
+    std::string sink;
+    bool notification;
+    std::vector<std::string> told;
+  };
+  std::vector<Target> targets;
   while (true) {
     KLAXON_ASSIGN_OR_RETURN(bool row, sinks.Step());
     if (!row) break;
-    targets.push_back(sinks.Text(0));
+    Target target{sinks.Text(0), sinks.Int(1) != 0, {}};
+    nlohmann::json told = nlohmann::json::parse(sinks.Text(2), nullptr, false);
+    if (told.is_array()) {
+      for (const nlohmann::json& to : told) {
+        if (to.is_string()) target.told.push_back(to.get<std::string>());
+      }
+    }
+    targets.push_back(std::move(target));
   }
-  for (const std::string& sink : targets) {
-    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, event, sink, at));
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement budget,
+      db_.Prepare("SELECT notifications, notification_budget FROM incidents WHERE number = ?"));
+  budget.Bind(1, incident.number);
+  KLAXON_ASSIGN_OR_RETURN(bool found, budget.Step());
+  int64_t sent = found ? budget.Int(0) : 0;
+  int64_t allowed = found ? budget.Int(1) : 0;
+  int64_t added = 0;
+  for (const Target& target : targets) {
+    if (!target.notification) {
+      KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, event, target.sink, at, recipients, false));
+      continue;
+    }
+    if (tickets_only) continue;
+    if (sent + added >= allowed) {
+      KLAXON_RETURN_IF_ERROR(InsertTimeline(
+          incident.number,
+          {at, "notification_held",
+           absl::StrCat(event, " not sent to \"", target.sink, "\": notification budget of ",
+                        allowed, " spent")}));
+      continue;
+    }
+    KLAXON_RETURN_IF_ERROR(InsertOutbox(incident, event, target.sink, at,
+                                        recipients.empty() ? target.told : recipients, true));
+    ++added;
   }
-  return absl::OkStatus();
+  if (added == 0) return absl::OkStatus();
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement count,
+      db_.Prepare("UPDATE incidents SET notifications = notifications + ? WHERE number = ?"));
+  return count.Bind(1, added).Bind(2, incident.number).Run();
 }
 
 absl::StatusOr<Incident> Ledger::AcknowledgeIncident(int64_t number, absl::Time at,
@@ -447,12 +586,15 @@ absl::StatusOr<Incident> Ledger::AcknowledgeIncident(int64_t number, absl::Time 
   }
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement update,
-      db_.Prepare("UPDATE incidents SET state = 'acknowledged' WHERE number = ?"));
-  KLAXON_RETURN_IF_ERROR(update.Bind(1, number).Run());
+      db_.Prepare("UPDATE incidents SET state = 'acknowledged', acknowledged_at_ms = ? "
+                  "WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, number).Run());
   incident.state = IncidentState::kAcknowledged;
+  incident.acknowledged_at = at;
   std::string text = absl::StrCat("acknowledged by ", actor);
   if (!comment.empty()) absl::StrAppend(&text, ": ", comment);
   KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "acknowledged", text}));
+  incident.timeline.push_back({at, "acknowledged", text});
   KLAXON_RETURN_IF_ERROR(MeetClock(number, "time_to_acknowledge", at, "acknowledged").status());
   KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "acknowledged", at));
   KLAXON_RETURN_IF_ERROR(tx.Commit());
@@ -460,7 +602,7 @@ absl::StatusOr<Incident> Ledger::AcknowledgeIncident(int64_t number, absl::Time 
 }
 
 absl::StatusOr<Incident> Ledger::ResolveIncident(int64_t number, absl::Time at,
-                                                 const std::string& why) {
+                                                 const std::string& why, ResolveOptions options) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   KLAXON_RETURN_IF_ERROR(tx.status());
@@ -468,21 +610,197 @@ absl::StatusOr<Incident> Ledger::ResolveIncident(int64_t number, absl::Time at,
   if (incident.state == IncidentState::kResolved) {
     return absl::FailedPreconditionError(absl::StrCat(incident.id(), " is already resolved"));
   }
+  // A silenced incident owes nothing; a flapping one holds its resolution.
+  std::string suppressed = options.hold ? "flapping" : "";
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement update,
-      db_.Prepare("UPDATE incidents SET state = 'resolved', resolved_at_ms = ? WHERE number = ?"));
-  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, number).Run());
+      db_.Prepare("UPDATE incidents SET state = 'resolved', resolved_at_ms = ?, "
+                  "suppressed_by = ? WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, suppressed).Bind(3, number).Run());
   incident.state = IncidentState::kResolved;
   incident.resolved_at = at;
   KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "resolved", absl::StrCat("resolved: ", why)}));
+  incident.timeline.push_back({at, "resolved", absl::StrCat("resolved: ", why)});
   KLAXON_RETURN_IF_ERROR(MeetClock(number, "time_to_resolve", at, "resolved").status());
   // Resolved before anyone acknowledged it: nobody was left waiting for an
   // answer, so the promise to answer was kept.
   KLAXON_RETURN_IF_ERROR(
       MeetClock(number, "time_to_acknowledge", at, "resolved before acknowledgement").status());
+  // Clocks still running (time_to_ticket with every sink down) stop here, met
+  // or not by the ticket: record that the incident ended first.
+  if (options.hold) {
+    KLAXON_RETURN_IF_ERROR(InsertTimeline(
+        number, {at, "notification_held",
+                 "flapping: the resolution is delivered once it stays resolved for its "
+                 "reopen_window"}));
+  } else {
+    KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "resolved", at));
+    if (options.postmortem) {
+      KLAXON_ASSIGN_OR_RETURN(Incident whole, LoadIncident(number, true));
+      KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(whole, "postmortem", at, {}, /*tickets_only=*/true));
+    }
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
+}
+
+absl::StatusOr<Incident> Ledger::ReopenIncident(int64_t number, absl::Time at,
+                                                const std::string& why, bool hold) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (incident.state != IncidentState::kResolved) {
+    return absl::FailedPreconditionError(absl::StrCat(incident.id(), " is not resolved"));
+  }
+  // A held resolution was never delivered: the ticket is still open there.
+  bool was_held = incident.suppressed_by == "flapping";
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE incidents SET state = 'open', resolved_at_ms = NULL, "
+                  "reopens = reopens + 1, acknowledged_at_ms = NULL, suppressed_by = ? "
+                  "WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, std::string(hold ? "flapping" : "")).Bind(2, number).Run());
+  incident.state = IncidentState::kOpen;
+  incident.resolved_at.reset();
+  incident.acknowledged_at.reset();
+  incident.reopens += 1;
+  incident.suppressed_by = hold ? "flapping" : "";
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement clock,
+      db_.Prepare("UPDATE clocks SET state = 'running', stopped_at_ms = NULL "
+                  "WHERE incident = ? AND name = 'time_to_resolve' AND state = 'met'"));
+  KLAXON_RETURN_IF_ERROR(clock.Bind(1, number).Run());
+  std::string text = absl::StrCat("reopened (", incident.reopens, incident.reopens == 1 ? " time" : " times",
+                                  "): ", why);
+  if (hold) absl::StrAppend(&text, "; flapping: notifications held until it stays resolved");
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "reopened", text}));
+  incident.timeline.push_back({at, "reopened", text});
+  if (!was_held) KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "reopened", at));
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
+}
+
+absl::StatusOr<Incident> Ledger::ReleaseHeld(int64_t number, absl::Time at, const std::string& why) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (incident.state != IncidentState::kResolved || incident.suppressed_by != "flapping") {
+    return absl::FailedPreconditionError(absl::StrCat(incident.id(), " holds no resolution"));
+  }
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement update,
+                          db_.Prepare("UPDATE incidents SET suppressed_by = '' WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, number).Run());
+  incident.suppressed_by.clear();
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "released", why}));
   KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, "resolved", at));
   KLAXON_RETURN_IF_ERROR(tx.Commit());
   return incident;
+}
+
+absl::StatusOr<Incident> Ledger::Notify(int64_t number, absl::Time at, const std::string& event,
+                                        const std::string& text,
+                                        const std::vector<std::string>& recipients,
+                                        std::optional<int> escalation_step) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+  if (escalation_step) {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement update,
+        db_.Prepare("UPDATE incidents SET escalation_step = ? WHERE number = ?"));
+    KLAXON_RETURN_IF_ERROR(update.Bind(1, int64_t{*escalation_step}).Bind(2, number).Run());
+  }
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, event, text}));
+  incident.timeline.push_back({at, event, text});
+  if (incident.suppressed_by.empty()) {
+    KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(incident, event, at, recipients));
+  }
+  KLAXON_RETURN_IF_ERROR(tx.Commit());
+  return incident;
+}
+
+absl::Status Ledger::SetMembers(int64_t number, const std::vector<Labels>& members, absl::Time at,
+                                const std::string& text) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  nlohmann::json list = nlohmann::json::array();
+  for (const Labels& member : members) list.push_back(nlohmann::json::parse(LabelsJson(member)));
+  KLAXON_ASSIGN_OR_RETURN(SqliteStatement update,
+                          db_.Prepare("UPDATE incidents SET members = ? WHERE number = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, list.dump()).Bind(2, number).Run());
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, "members", text}));
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(const std::string& where,
+                                                              int64_t arg) {
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare(absl::StrCat("SELECT number FROM incidents WHERE ", where, " ORDER BY number")));
+  if (where.find('?') != std::string::npos) stmt.Bind(1, arg);
+  std::vector<int64_t> numbers;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    numbers.push_back(stmt.Int(0));
+  }
+  std::vector<Incident> incidents;
+  for (int64_t number : numbers) {
+    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+    incidents.push_back(std::move(incident));
+  }
+  return incidents;
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::Unresolved() {
+  std::lock_guard lock(mu_);
+  return SelectIncidents("state != 'resolved'", 0);
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::ResolvedSince(absl::Time since) {
+  std::lock_guard lock(mu_);
+  return SelectIncidents("state = 'resolved' AND resolved_at_ms >= ?", Ms(since));
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::IncidentsOverlapping(const std::string& service,
+                                                                   absl::Time from, absl::Time to) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT number FROM incidents WHERE service = ? AND first_evidence_ms < ? AND "
+                  "(resolved_at_ms IS NULL OR resolved_at_ms > ?) ORDER BY number"));
+  stmt.Bind(1, service).Bind(2, Ms(to)).Bind(3, Ms(from));
+  std::vector<int64_t> numbers;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    numbers.push_back(stmt.Int(0));
+  }
+  std::vector<Incident> incidents;
+  for (int64_t number : numbers) {
+    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+    incidents.push_back(std::move(incident));
+  }
+  return incidents;
+}
+
+absl::StatusOr<std::vector<Incident>> Ledger::HeldResolutions() {
+  std::lock_guard lock(mu_);
+  return SelectIncidents("state = 'resolved' AND suppressed_by = 'flapping'", 0);
+}
+
+absl::StatusOr<int> Ledger::CountTimeline(int64_t number, const std::string& kind) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT COUNT(*) FROM timeline WHERE incident = ? AND kind = ?"));
+  stmt.Bind(1, number).Bind(2, kind);
+  KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? static_cast<int>(stmt.Int(0)) : 0;
 }
 
 absl::Status Ledger::AddTimeline(int64_t number, const TimelineEntry& entry) {
@@ -539,7 +857,7 @@ absl::StatusOr<DeliveryConfirmation> Ledger::ConfirmDelivery(int64_t outbox_id, 
   KLAXON_RETURN_IF_ERROR(tx.status());
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement select,
-      db_.Prepare("SELECT sink, incident, event, attempts FROM outbox "
+      db_.Prepare("SELECT sink, incident, event, attempts, notification FROM outbox "
                   "WHERE id = ? AND delivered_at_ms IS NULL"));
   select.Bind(1, outbox_id);
   KLAXON_ASSIGN_OR_RETURN(bool found, select.Step());
@@ -551,16 +869,31 @@ absl::StatusOr<DeliveryConfirmation> Ledger::ConfirmDelivery(int64_t outbox_id, 
   int64_t number = select.Int(1);
   std::string event = select.Text(2);
   int64_t attempts = select.Int(3) + 1;
+  bool notification = select.Int(4) != 0;
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement update,
-      db_.Prepare("UPDATE outbox SET delivered_at_ms = ?, attempts = ? WHERE id = ?"));
+      db_.Prepare("UPDATE outbox SET delivered_at_ms = ?, attempts = ?, dead_at_ms = NULL "
+                  "WHERE id = ?"));
   KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, attempts).Bind(3, outbox_id).Run());
 
   DeliveryConfirmation confirmation{IncidentId(number), event, std::nullopt};
   std::string where = absl::StrCat("sink \"", sink, "\"");
   if (!receipt.ticket_ref.empty()) absl::StrAppend(&where, " as ", receipt.ticket_ref);
   absl::StrAppend(&where, attempts > 1 ? absl::StrCat(" after ", attempts, " attempts") : "");
-  if (event == "opened") {
+  if (notification) {
+    KLAXON_RETURN_IF_ERROR(
+        InsertTimeline(number, {at, "notified", absl::StrCat(event, " notified via ", where)}));
+  } else if (event == "postmortem") {
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement ticket,
+        db_.Prepare("INSERT OR REPLACE INTO tickets(incident, sink, ref) VALUES (?, ?, ?)"));
+    KLAXON_RETURN_IF_ERROR(ticket.Bind(1, number)
+                               .Bind(2, absl::StrCat(sink, ":postmortem"))
+                               .Bind(3, receipt.ticket_ref)
+                               .Run());
+    KLAXON_RETURN_IF_ERROR(
+        InsertTimeline(number, {at, "postmortem", absl::StrCat("post-mortem ticket opened in ", where)}));
+  } else if (event == "opened") {
     KLAXON_ASSIGN_OR_RETURN(
         SqliteStatement ticket,
         db_.Prepare("INSERT OR REPLACE INTO tickets(incident, sink, ref) VALUES (?, ?, ?)"));
@@ -603,6 +936,96 @@ absl::Status Ledger::RecordFailedAttempt(int64_t outbox_id, absl::Time at, absl:
          absl::StrCat(select.Text(2), " delivery to sink \"", select.Text(0), "\" failed: ", error,
                       "; retrying")}));
   }
+  return tx.Commit();
+}
+
+absl::Status Ledger::MarkDead(int64_t outbox_id, absl::Time at, const std::string& error) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT sink, incident, event, attempts, created_at_ms FROM outbox "
+                  "WHERE id = ? AND delivered_at_ms IS NULL"));
+  select.Bind(1, outbox_id);
+  KLAXON_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no undelivered outbox row ", outbox_id));
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE outbox SET dead_at_ms = ?, last_error = ? WHERE id = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, error).Bind(3, outbox_id).Run());
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(
+      select.Int(1),
+      {at, "dead_letter",
+       absl::StrCat(select.Text(2), " delivery to sink \"", select.Text(0), "\" given up after ",
+                    select.Int(3), " attempts over ",
+                    DurationToString(absl::Floor(at - absl::FromUnixMillis(select.Int(4)),
+                                                 absl::Seconds(1))),
+                    ": ", error, "; POST /api/v1/outbox/", outbox_id, "/retry sends it again")}));
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<DeadLetter>> Ledger::DeadLetters() {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT id, sink, incident, event, attempts, created_at_ms, dead_at_ms, "
+                  "last_error FROM outbox WHERE dead_at_ms IS NOT NULL AND delivered_at_ms IS NULL "
+                  "ORDER BY id"));
+  std::vector<DeadLetter> out;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return out;
+    out.push_back({stmt.Int(0), stmt.Text(1), IncidentId(stmt.Int(2)), stmt.Text(3),
+                   static_cast<int>(stmt.Int(4)), absl::FromUnixMillis(stmt.Int(5)),
+                   absl::FromUnixMillis(stmt.Int(6)), stmt.Text(7)});
+  }
+}
+
+absl::Status Ledger::DeadLetterUnknownSinks(const std::vector<std::string>& known,
+                                            absl::Time at) {
+  std::vector<int64_t> orphans;
+  {
+    std::lock_guard lock(mu_);
+    KLAXON_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_.Prepare("SELECT id, sink FROM outbox WHERE delivered_at_ms IS NULL AND "
+                    "dead_at_ms IS NULL ORDER BY id"));
+    while (true) {
+      KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      if (std::find(known.begin(), known.end(), stmt.Text(1)) == known.end()) {
+        orphans.push_back(stmt.Int(0));
+      }
+    }
+  }
+  for (int64_t id : orphans) {
+    KLAXON_RETURN_IF_ERROR(MarkDead(id, at, "sink removed from config"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::RetryDeadLetter(int64_t outbox_id, absl::Time at) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_.Prepare("SELECT sink, incident, event FROM outbox WHERE id = ? AND "
+                  "dead_at_ms IS NOT NULL AND delivered_at_ms IS NULL"));
+  select.Bind(1, outbox_id);
+  KLAXON_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("outbox row ", outbox_id, " is not dead-lettered"));
+  // A fresh start: the dead-letter age counts from the retry.
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE outbox SET dead_at_ms = NULL, next_attempt_ms = ?, created_at_ms = ? "
+                  "WHERE id = ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, Ms(at)).Bind(3, outbox_id).Run());
+  KLAXON_RETURN_IF_ERROR(InsertTimeline(
+      select.Int(1), {at, "delivery_retry",
+                      absl::StrCat(select.Text(2), " delivery to sink \"", select.Text(0),
+                                   "\" put back in line by request")}));
   return tx.Commit();
 }
 
@@ -725,7 +1148,10 @@ absl::StatusOr<LedgerStats> Ledger::Stats() {
       out.push_back({stmt.Text(0), stmt.Int(1)});
     }
   };
-  KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NULL", stats.outbox_pending));
+  KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NULL AND dead_at_ms IS NULL",
+                                 stats.outbox_pending));
+  KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NULL AND dead_at_ms IS NOT NULL",
+                                 stats.dead_letters));
   KLAXON_RETURN_IF_ERROR(by_sink("COUNT(*)", "delivered_at_ms IS NOT NULL", stats.delivered));
   // Every attempt but the one that succeeded failed.
   KLAXON_RETURN_IF_ERROR(by_sink(
@@ -783,6 +1209,68 @@ absl::Status Ledger::SaveLogState(const std::string& log, absl::string_view stat
       SqliteStatement stmt,
       db_.Prepare("INSERT OR REPLACE INTO log_state(log, state) VALUES (?, ?)"));
   return stmt.Bind(1, log).Bind(2, state).Run();
+}
+
+absl::StatusOr<int64_t> Ledger::CreateSilence(const Silence& silence) {
+  nlohmann::json matchers = nlohmann::json::array();
+  for (const SilenceMatcher& m : silence.matchers) {
+    matchers.push_back(
+        {{"name", m.name}, {"value", m.value}, {"isRegex", m.is_regex}, {"isEqual", m.is_equal}});
+  }
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_.Prepare("INSERT INTO silences(matchers, starts_at_ms, ends_at_ms, created_by, comment, "
+                  "created_at_ms) VALUES (?, ?, ?, ?, ?, ?)"));
+  KLAXON_RETURN_IF_ERROR(insert.Bind(1, matchers.dump())
+                             .Bind(2, Ms(silence.starts_at))
+                             .Bind(3, Ms(silence.ends_at))
+                             .Bind(4, silence.created_by)
+                             .Bind(5, silence.comment)
+                             .Bind(6, Ms(silence.created_at))
+                             .Run());
+  return db_.LastInsertRowId();
+}
+
+absl::StatusOr<std::vector<Silence>> Ledger::Silences(absl::Time now) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT id, matchers, starts_at_ms, ends_at_ms, created_by, comment, "
+                  "created_at_ms FROM silences WHERE ends_at_ms > ? ORDER BY id"));
+  stmt.Bind(1, Ms(now));
+  std::vector<Silence> out;
+  while (true) {
+    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return out;
+    Silence silence;
+    silence.id = stmt.Int(0);
+    nlohmann::json matchers = nlohmann::json::parse(stmt.Text(1), nullptr, false);
+    if (matchers.is_array()) {
+      for (const nlohmann::json& m : matchers) {
+        silence.matchers.push_back({m.value("name", ""), m.value("value", ""),
+                                    m.value("isRegex", false), m.value("isEqual", true)});
+      }
+    }
+    silence.starts_at = absl::FromUnixMillis(stmt.Int(2));
+    silence.ends_at = absl::FromUnixMillis(stmt.Int(3));
+    silence.created_by = stmt.Text(4);
+    silence.comment = stmt.Text(5);
+    silence.created_at = absl::FromUnixMillis(stmt.Int(6));
+    out.push_back(std::move(silence));
+  }
+}
+
+absl::Status Ledger::ExpireSilence(int64_t id, absl::Time at) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      db_.Prepare("UPDATE silences SET ends_at_ms = ? WHERE id = ? AND ends_at_ms > ?"));
+  KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, id).Bind(3, Ms(at)).Run());
+  if (db_.Changes() == 0) {
+    return absl::NotFoundError(absl::StrCat("no active or pending silence ", id));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Ledger::RecordChange(const Change& change) {

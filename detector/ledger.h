@@ -27,6 +27,38 @@ namespace klaxon {
 struct ClockSpec {
   std::string name;  // "time_to_ticket"
   absl::Duration budget;
+  // Starts when the incident opens rather than at its first evidence.
+  bool at_detection = false;
+};
+
+// Where a new incident's deliveries go. Every later delivery of the incident
+// goes where its opening went.
+struct Routing {
+  std::vector<std::string> sinks;      // ticket sinks
+  std::vector<std::string> notifiers;  // notifier sinks (chat, email)
+  std::vector<std::string> notify;     // who the notifiers tell
+  // Notifier messages this incident may send in all.
+  int max_notifications = 20;
+};
+
+// How a resolution is delivered.
+struct ResolveOptions {
+  // Flapping: record it, deliver nothing yet (see ReleaseHeld).
+  bool hold = false;
+  // Owe a "postmortem" delivery, with the whole timeline, to the ticket sinks.
+  bool postmortem = false;
+};
+
+// An outbox row that will not be retried until a person asks.
+struct DeadLetter {
+  int64_t id = 0;
+  std::string sink;
+  std::string incident_id;
+  std::string event;
+  int attempts = 0;
+  absl::Time created_at;
+  absl::Time dead_at;
+  std::string last_error;
 };
 
 // What one delivery confirmation changed, for logs and callers.
@@ -61,6 +93,27 @@ struct Change {
   std::string link;  // "" when none
 };
 
+// One matcher of a silence, in Alertmanager's form.
+struct SilenceMatcher {
+  std::string name;
+  std::string value;
+  bool is_regex = false;
+  bool is_equal = true;
+};
+
+// A silence: incidents whose labels match every matcher between starts_at and
+// ends_at open without tickets, notifications or clocks (and say so on their
+// timeline).
+struct Silence {
+  int64_t id = 0;
+  std::vector<SilenceMatcher> matchers;
+  absl::Time starts_at;
+  absl::Time ends_at;
+  std::string created_by;
+  std::string comment;
+  absl::Time created_at;
+};
+
 class Ledger {
  public:
   // Opens or creates the database at `path` (its folder must exist).
@@ -71,15 +124,52 @@ class Ledger {
 
   // Records a new incident from `incident` (number, state and timeline are
   // assigned here), its first timeline entries, `clocks` started at its first
-  // evidence, and an "opened" outbox row for each of `sinks`, in one transaction.
+  // evidence (or opening), and an "opened" outbox row for each sink of
+  // `routing`, in one transaction. An incident with `suppressed_by` set gets
+  // neither clocks nor deliveries until Unsuppress().
   absl::StatusOr<Incident> OpenIncident(const Incident& incident,
                                         const std::vector<ClockSpec>& clocks,
-                                        const std::vector<std::string>& sinks);
+                                        const Routing& routing);
+  // The suppression of an unresolved incident ended: its clocks start now and
+  // its "opened" deliveries are owed.
+  absl::StatusOr<Incident> Unsuppress(int64_t number, absl::Time at, const std::string& why,
+                                      const std::vector<ClockSpec>& clocks,
+                                      const Routing& routing);
+  // A resolved incident fired again within its reopen_window: open again,
+  // same number and tickets, its time_to_resolve clock running again, and a
+  // "reopened" delivery owed unless `hold` (flapping).
+  absl::StatusOr<Incident> ReopenIncident(int64_t number, absl::Time at, const std::string& why,
+                                          bool hold);
+  // A flapping incident stayed resolved: its held "resolved" delivery is owed now.
+  absl::StatusOr<Incident> ReleaseHeld(int64_t number, absl::Time at, const std::string& why);
+  // Puts `text` on the timeline as `event` and owes that event to the sinks
+  // the opening went to; notifiers tell `recipients` (empty: the incident's
+  // notify list). Sets the escalation step when given.
+  absl::StatusOr<Incident> Notify(int64_t number, absl::Time at, const std::string& event,
+                                  const std::string& text,
+                                  const std::vector<std::string>& recipients,
+                                  std::optional<int> escalation_step = std::nullopt);
+  // The alerts a grouped incident stands for now; `text` goes on the timeline.
+  absl::Status SetMembers(int64_t number, const std::vector<Labels>& members, absl::Time at,
+                          const std::string& text);
+  // Unresolved incidents (open and acknowledged), without timelines.
+  absl::StatusOr<std::vector<Incident>> Unresolved();
+  // Incidents resolved at or after `since`, without timelines, oldest first.
+  absl::StatusOr<std::vector<Incident>> ResolvedSince(absl::Time since);
+  // The service's incidents with time in [from, to): first evidence before
+  // `to` and not resolved before `from`. Without timelines, oldest first.
+  absl::StatusOr<std::vector<Incident>> IncidentsOverlapping(const std::string& service,
+                                                             absl::Time from, absl::Time to);
+  // Resolved incidents whose resolution is held (flapping), oldest first.
+  absl::StatusOr<std::vector<Incident>> HeldResolutions();
+  // How many timeline entries of this kind the incident has.
+  absl::StatusOr<int> CountTimeline(int64_t number, const std::string& kind);
   // The unresolved incident with this fingerprint, if any.
   absl::StatusOr<std::optional<Incident>> FindUnresolved(uint64_t fingerprint);
   // Resolves and owes a "resolved" delivery to every sink the incident was
   // opened to. `why` goes on the timeline.
-  absl::StatusOr<Incident> ResolveIncident(int64_t number, absl::Time at, const std::string& why);
+  absl::StatusOr<Incident> ResolveIncident(int64_t number, absl::Time at, const std::string& why,
+                                           ResolveOptions options = {});
   absl::Status AddTimeline(int64_t number, const TimelineEntry& entry);
   // A person took the incident: it moves from open to acknowledged, its
   // time_to_acknowledge clock is met, and an "acknowledged" delivery is owed
@@ -96,6 +186,15 @@ class Ledger {
                                                        const DeliveryReceipt& receipt);
   absl::Status RecordFailedAttempt(int64_t outbox_id, absl::Time at, absl::Time next_attempt,
                                    const std::string& error);
+  // Gives up on a row after `error`: it stays in the outbox, skipped by
+  // NextDelivery, until RetryDeadLetter.
+  absl::Status MarkDead(int64_t outbox_id, absl::Time at, const std::string& error);
+  absl::StatusOr<std::vector<DeadLetter>> DeadLetters();
+  // Rows owed to sinks not among `known` (removed from the config) can never
+  // be delivered: they are dead-lettered with that reason.
+  absl::Status DeadLetterUnknownSinks(const std::vector<std::string>& known, absl::Time at);
+  // Puts a dead row back in line, due now. kNotFound unless it is dead.
+  absl::Status RetryDeadLetter(int64_t outbox_id, absl::Time at);
 
   // Marks running clocks whose deadline is at or before `now` breached.
   absl::StatusOr<std::vector<ClockBreach>> BreachDueClocks(absl::Time now);
@@ -113,6 +212,12 @@ class Ledger {
                                   absl::Time active_at);
   absl::Status ForgetPendingAlert(const Labels& labels);
   absl::StatusOr<std::vector<PendingAlert>> PendingAlerts();
+
+  absl::StatusOr<int64_t> CreateSilence(const Silence& silence);
+  // Silences that have not ended by `now` (active or still to start), oldest first.
+  absl::StatusOr<std::vector<Silence>> Silences(absl::Time now);
+  // Ends a silence at `at`. kNotFound for an unknown or already ended one.
+  absl::Status ExpireSilence(int64_t id, absl::Time at);
 
   absl::StatusOr<int64_t> RecordChange(const Change& change);
   // The service's changes from `from` to `to`, inclusive, oldest first.
@@ -142,11 +247,22 @@ class Ledger {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<Change>> SelectChanges(const std::string& service, absl::Time from,
                                                     absl::Time to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status OweToOpenedSinks(const Incident& incident, const std::string& event, absl::Time at)
+  // Owes `event` wherever the opening went; notifiers tell `recipients`, or
+  // whom the opening told when empty. `tickets_only` skips the notifiers.
+  absl::Status OweToOpenedSinks(const Incident& incident, const std::string& event, absl::Time at,
+                                const std::vector<std::string>& recipients = {},
+                                bool tickets_only = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OweOpened(const Incident& incident, const Routing& routing, absl::Time at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the clocks, started at `first_evidence` or at `detected`.
+  absl::Status StartClocks(Incident& incident, const std::vector<ClockSpec>& clocks,
+                           absl::Time first_evidence, absl::Time detected)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertOutbox(const Incident& incident, const std::string& event,
                             const std::string& sink, absl::Time at,
-                            const std::vector<std::string>& recipients = {})
+                            const std::vector<std::string>& recipients, bool notification)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<Incident>> SelectIncidents(const std::string& where, int64_t arg)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::mutex mu_;

@@ -64,7 +64,7 @@ class LedgerTest : public ::testing::Test {
 
 TEST_F(LedgerTest, OpenRecordsIncidentClockAndOneOutboxRowPerSink) {
   auto opened = ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
-                                      {"jira", "chat"});
+                                      Routing{{"jira", "chat"}});
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->id(), "INC-000001");
   ASSERT_EQ(opened->clocks.size(), 1u);
@@ -83,14 +83,14 @@ TEST_F(LedgerTest, OpenRecordsIncidentClockAndOneOutboxRowPerSink) {
   EXPECT_NE((*chat)->idempotency_key(), (*jira)->idempotency_key());
   EXPECT_FALSE(ledger_->NextDelivery("nobody")->has_value());
 
-  auto second = ledger_->OpenIncident(NewIncident("b"), {}, {"jira"});
+  auto second = ledger_->OpenIncident(NewIncident("b"), {}, Routing{{"jira"}});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->id(), "INC-000002");
 }
 
 TEST_F(LedgerTest, ConfirmedDeliveryMeetsTheClockAndRecordsTheTicket) {
   ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
-                                    {"jira"})
+                                    Routing{{"jira"}})
                   .ok());
   auto row = ledger_->NextDelivery("jira");
   ASSERT_TRUE(row.ok() && row->has_value());
@@ -112,7 +112,7 @@ TEST_F(LedgerTest, ConfirmedDeliveryMeetsTheClockAndRecordsTheTicket) {
 }
 
 TEST_F(LedgerTest, FailedAttemptsBackOffAndKeepTheSameKey) {
-  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira"}).ok());
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, Routing{{"jira"}}).ok());
   auto first = ledger_->NextDelivery("jira");
   std::string key = (*first)->idempotency_key();
   ASSERT_TRUE(ledger_->RecordFailedAttempt((*first)->id, t0_, t0_ + absl::Seconds(2), "HTTP 500").ok());
@@ -134,7 +134,7 @@ TEST_F(LedgerTest, FailedAttemptsBackOffAndKeepTheSameKey) {
 }
 
 TEST_F(LedgerTest, ResolveOwesResolvedToEverySinkTheOpenWentTo) {
-  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira", "chat"}).ok());
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, Routing{{"jira", "chat"}}).ok());
   auto resolved = ledger_->ResolveIncident(1, t0_ + absl::Minutes(2), "condition cleared");
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_EQ(resolved->state, IncidentState::kResolved);
@@ -152,7 +152,7 @@ TEST_F(LedgerTest, ResolveOwesResolvedToEverySinkTheOpenWentTo) {
 TEST_F(LedgerTest, AResolveQueuedBeforeItsTicketExistedStillFindsTheTicket) {
   // The ticketing system is down when the incident opens and is still down
   // when it resolves: the "resolved" row is written before any ticket exists.
-  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, {"jira"}).ok());
+  ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {}, Routing{{"jira"}}).ok());
   ASSERT_TRUE(ledger_->ResolveIncident(1, t0_ + absl::Minutes(2), "condition cleared").ok());
   auto opened = ledger_->NextDelivery("jira");
   ASSERT_TRUE(opened.ok() && opened->has_value());
@@ -169,7 +169,7 @@ TEST_F(LedgerTest, AResolveQueuedBeforeItsTicketExistedStillFindsTheTicket) {
 
 TEST_F(LedgerTest, ClocksBreachAtTheirDeadlineAndLateTicketsDoNotMeetThem) {
   ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
-                                    {"jira"})
+                                    Routing{{"jira"}})
                   .ok());
   EXPECT_EQ(*ledger_->NextClockDeadline(), t0_ + absl::Minutes(5));
   EXPECT_TRUE(ledger_->BreachDueClocks(t0_ + absl::Minutes(4))->empty());
@@ -192,7 +192,7 @@ TEST_F(LedgerTest, ClocksBreachAtTheirDeadlineAndLateTicketsDoNotMeetThem) {
 
 TEST_F(LedgerTest, EverythingSurvivesReopening) {
   ASSERT_TRUE(ledger_->OpenIncident(NewIncident("a"), {{"time_to_ticket", absl::Minutes(5)}},
-                                    {"jira"})
+                                    Routing{{"jira"}})
                   .ok());
   Reopen();
   auto unresolved = ledger_->FindUnresolved(NewIncident("a").fingerprint);
@@ -205,7 +205,7 @@ TEST_F(LedgerTest, EverythingSurvivesReopening) {
   EXPECT_EQ(stats->open[0].service, "checkout");
   EXPECT_EQ(stats->outbox_pending[0].count, 1);
   // Numbering continues after a reopen.
-  EXPECT_EQ(ledger_->OpenIncident(NewIncident("b"), {}, {})->id(), "INC-000002");
+  EXPECT_EQ(ledger_->OpenIncident(NewIncident("b"), {}, Routing{{}})->id(), "INC-000002");
 }
 
 TEST_F(LedgerTest, PendingAlertsSurviveReopening) {

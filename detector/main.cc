@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,7 @@ namespace {
 constexpr char kUsage[] = R"(klaxon: notices outages, opens tickets, keeps SLA clocks.
 
 Usage:
-  klaxon run   --config FILE    run the daemon until SIGTERM or SIGINT
+  klaxon run   --config FILE    run the daemon until SIGTERM or SIGINT; SIGHUP reloads
   klaxon check --config FILE    validate a config; exit 1 with every error
   klaxon test  FILE...          run rule unit tests (promtool-style, TOML);
                                 exit 0 all pass, 1 a test failed, 2 a file
@@ -37,14 +38,20 @@ Usage:
                                 a running klaxon's incidents, through its API
                                 (--server HOST:PORT, default 127.0.0.1:9477;
                                 ack and resolve send $KLAXON_TOKEN)
+  klaxon postmortem ID [--server HOST:PORT | --state DATA_DIR]
+                                an incident's post-mortem document (Markdown:
+                                summary, timeline, SLA clocks, sections to
+                                fill in), from a running klaxon's API or read
+                                from the ledger in DATA_DIR
   klaxon --version
   klaxon --help
 
 Options:
   --config FILE      the TOML configuration (see README.md)
   --duration D       demo only: stop after D (e.g. "90s"); default: until Ctrl-C
-  --server HOST:PORT incidents only: the klaxon to ask
-  --state S          incidents list only: open, acknowledged or resolved
+  --server HOST:PORT incidents and postmortem: the klaxon to ask
+  --state S          incidents list: open, acknowledged or resolved;
+                     postmortem: the data_dir whose ledger to read
   --comment C        incidents ack/resolve only: recorded on the timeline
 )";
 
@@ -89,7 +96,9 @@ bool Parse(int argc, char** argv, Args& args, std::string& error) {
       if (!value(args.incidents.comment)) return false;
     } else if (!w.empty() && w[0] != '-' && args.command.empty()) {
       args.command = w;
-    } else if (!w.empty() && w[0] != '-' && (args.command == "test" || args.command == "incidents")) {
+    } else if (!w.empty() && w[0] != '-' &&
+               (args.command == "test" || args.command == "incidents" ||
+                args.command == "postmortem")) {
       args.files.push_back(w);
     } else {
       error = absl::StrCat("unknown argument \"", w, "\"");
@@ -100,23 +109,30 @@ bool Parse(int argc, char** argv, Args& args, std::string& error) {
   return true;
 }
 
-// Blocks SIGINT/SIGTERM in every thread (call before any thread starts) so that
-// WaitForSignal() is the one place they arrive.
+// Blocks SIGINT/SIGTERM (and SIGHUP, reload) in every thread (call before any
+// thread starts) so that WaitForSignal() is the one place they arrive.
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
 
-// True when a stop signal arrived within `timeout`.
-bool WaitForSignal(const sigset_t& set, absl::Duration timeout) {
+// True when a stop signal arrived within `timeout`. A SIGHUP calls `on_hangup`
+// (reload) and keeps waiting.
+bool WaitForSignal(const sigset_t& set, absl::Duration timeout,
+                   const std::function<void()>& on_hangup = {}) {
   timespec ts = absl::ToTimespec(timeout);
   while (true) {
     int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig == SIGINT || sig == SIGTERM) return true;
+    if (sig == SIGHUP) {
+      if (on_hangup) on_hangup();
+      continue;
+    }
     if (sig < 0 && errno == EINTR) continue;
     return false;
   }
@@ -221,6 +237,12 @@ int main(int argc, char** argv) {
     if (const char* token = std::getenv("KLAXON_TOKEN")) args.incidents.token = token;
     return klaxon::RunIncidentsCommand(args.files, args.incidents, stdout, stderr);
   }
+  if (args.command == "postmortem") {
+    if (const char* token = std::getenv("KLAXON_TOKEN")) args.incidents.token = token;
+    // --state names a data_dir here, not an incident state.
+    args.incidents.data_dir = args.incidents.state;
+    return klaxon::RunPostmortemCommand(args.files, args.incidents, stdout, stderr);
+  }
   if (args.command == "run") {
     if (args.config.empty()) return Fail(absl::InvalidArgumentError("run needs --config FILE"));
     absl::StatusOr<klaxon::Config> config = klaxon::LoadConfigFile(args.config);
@@ -230,7 +252,8 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<klaxon::Daemon>> daemon =
         klaxon::Daemon::Start(*std::move(config), clock);
     if (!daemon.ok()) return Fail(daemon.status());
-    while (!WaitForSignal(signals, absl::Hours(1))) {
+    klaxon::Daemon* running = daemon->get();
+    while (!WaitForSignal(signals, absl::Hours(1), [running] { (void)running->Reload(); })) {
     }
     (*daemon)->Stop();
     return 0;

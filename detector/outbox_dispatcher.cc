@@ -20,6 +20,7 @@ constexpr absl::Duration kLedgerRetry = absl::Seconds(1);
 struct OutboxDispatcher::Worker {
   std::string sink_name;
   std::unique_ptr<TicketSink> sink;
+  absl::Duration dead_letter_after;
   std::thread thread;
 };
 
@@ -28,10 +29,12 @@ OutboxDispatcher::OutboxDispatcher(Ledger& ledger, const Clock& clock, RetryOpti
 
 OutboxDispatcher::~OutboxDispatcher() { Stop(); }
 
-void OutboxDispatcher::AddSink(std::string name, std::unique_ptr<TicketSink> sink) {
+void OutboxDispatcher::AddSink(std::string name, std::unique_ptr<TicketSink> sink,
+                               absl::Duration dead_letter_after) {
   auto worker = std::make_unique<Worker>();
   worker->sink_name = std::move(name);
   worker->sink = std::move(sink);
+  worker->dead_letter_after = dead_letter_after;
   workers_.push_back(std::move(worker));
 }
 
@@ -130,6 +133,17 @@ void OutboxDispatcher::Run(Worker& worker) {
                         absl::FormatDuration(clock.deadline - clock.start));
       }
       LogLine(line);
+      continue;
+    }
+    if (now - row.created_at >= worker.dead_letter_after) {
+      LogLine(absl::StrCat(row.incident.id(), " ", row.event, " delivery to ", worker.sink_name,
+                           " dead-lettered after ", row.attempts + 1, " attempts: ",
+                           receipt.status().message()));
+      absl::Status dead = ledger_.MarkDead(row.id, now, std::string(receipt.status().message()));
+      if (!dead.ok()) {
+        LogLine(absl::StrCat("sink ", worker.sink_name, ": ", dead.message()));
+        if (!sleep(kLedgerRetry)) return;
+      }
       continue;
     }
     double factor = std::pow(2.0, std::min(row.attempts, 30));

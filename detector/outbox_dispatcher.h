@@ -35,8 +35,10 @@ class OutboxDispatcher {
   OutboxDispatcher& operator=(const OutboxDispatcher&) = delete;
   ~OutboxDispatcher();  // Stops.
 
-  // Before Start().
-  void AddSink(std::string name, std::unique_ptr<TicketSink> sink);
+  // Before Start(). A row still failing `dead_letter_after` after it was
+  // written is dead-lettered: kept, skipped, and retried only on request.
+  void AddSink(std::string name, std::unique_ptr<TicketSink> sink,
+               absl::Duration dead_letter_after = absl::Hours(24));
   void Start();
   // Waits for deliveries in flight (each bounded by its sink's timeout).
   void Stop();

@@ -61,7 +61,8 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
                                 const std::vector<IncidentKey>& incident_keys,
                                 const std::vector<std::string>& sinks,
                                 const std::vector<SourceSeriesValue>& series,
-                                const EngineFacts& engine) const {
+                                const EngineFacts& engine,
+                                const std::vector<ServiceAvailabilityValue>& availability) const {
   std::vector<MetricFamily> families = registry_->Collect();
 
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> incidents;
@@ -93,16 +94,38 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
   }
   families.push_back(std::move(met));
 
+  MetricFamily availability_ratio =
+      Family("klaxon_sla_availability_ratio",
+             "Availability this calendar month in the service's time zone: 1 - downtime / "
+             "(month - maintenance)",
+             MetricType::Gauge);
+  MetricFamily budget_ratio = Family("klaxon_sla_error_budget_remaining_ratio",
+                                     "Share of this month's allowed downtime not yet used; "
+                                     "negative when overspent",
+                                     MetricType::Gauge);
+  for (const ServiceAvailabilityValue& value : availability) {
+    Add(availability_ratio, {{"service", value.service}}, value.availability);
+    Add(budget_ratio, {{"service", value.service}}, value.error_budget_remaining);
+  }
+  families.push_back(std::move(availability_ratio));
+  families.push_back(std::move(budget_ratio));
+
   struct SinkCounts {
     int64_t pending = 0;
     int64_t delivered = 0;
     int64_t failed = 0;
+    int64_t dead = 0;
   };
   std::map<std::string, SinkCounts> by_sink;
   for (const std::string& sink : sinks) by_sink[sink];
   for (const auto& row : ledger.outbox_pending) by_sink[row.sink].pending = row.count;
   for (const auto& row : ledger.delivered) by_sink[row.sink].delivered = row.count;
   for (const auto& row : ledger.failed_attempts) by_sink[row.sink].failed = row.count;
+  for (const auto& row : ledger.dead_letters) by_sink[row.sink].dead = row.count;
+  MetricFamily dead = Family("klaxon_outbox_dead_letters",
+                             "Deliveries given up on after the sink's dead_letter_after; "
+                             "POST /api/v1/outbox/{id}/retry sends one again",
+                             MetricType::Gauge);
   MetricFamily pending = Family("klaxon_outbox_pending", "Deliveries owed and not yet confirmed",
                                 MetricType::Gauge);
   MetricFamily delivered = Family("klaxon_sink_deliveries_total",
@@ -111,10 +134,12 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
                                   MetricType::Counter);
   for (const auto& [sink, counts] : by_sink) {
     Add(pending, {{"sink", sink}}, counts.pending);
+    Add(dead, {{"sink", sink}}, counts.dead);
     Add(delivered, {{"sink", sink}, {"result", "success"}}, counts.delivered);
     Add(delivered, {{"sink", sink}, {"result", "failure"}}, counts.failed);
   }
   families.push_back(std::move(pending));
+  families.push_back(std::move(dead));
   families.push_back(std::move(delivered));
 
   MetricFamily samples = Family("klaxon_samples_ingested_total",

@@ -29,6 +29,13 @@ struct EngineFacts {
   uint64_t series = 0;
 };
 
+// A service's availability this calendar month (see detector/availability.h).
+struct ServiceAvailabilityValue {
+  std::string service;
+  double availability;
+  double error_budget_remaining;
+};
+
 // A (service, severity) pair klaxon can open incidents for; exported at 0 when
 // nothing is open, so that queries and alerts on it see a value, not absence.
 struct IncidentKey {
@@ -46,7 +53,8 @@ class MetricsPage {
 
   std::string Render(const LedgerStats& ledger, const std::vector<IncidentKey>& incident_keys,
                      const std::vector<std::string>& sinks,
-                     const std::vector<SourceSeriesValue>& series, const EngineFacts& engine) const;
+                     const std::vector<SourceSeriesValue>& series, const EngineFacts& engine,
+                     const std::vector<ServiceAvailabilityValue>& availability) const;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "exporters/alertmanager_sink.h"
+#include "exporters/chat_sink.h"
+#include "exporters/email_sink.h"
 #include "exporters/github_sink.h"
 #include "exporters/jira_sink.h"
 #include "exporters/pagerduty_sink.h"
@@ -19,28 +21,30 @@ namespace {
 
 using Factory = std::function<absl::StatusOr<std::unique_ptr<TicketSink>>(const SinkOptions&)>;
 
-// Options every kind shares.
-absl::Status CheckCommon(const SinkOptions& o) {
+// Options every kind shares; `mail` kinds speak SMTP instead of HTTP.
+absl::Status CheckCommon(const SinkOptions& o, bool mail = false) {
   if (o.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("sink \"", o.name, "\": timeout must be positive"));
   }
-  if (!o.url.empty() && !absl::StartsWith(o.url, "http://") &&
-      !absl::StartsWith(o.url, "https://")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sink \"", o.name, "\": url \"", o.url, "\" is not http:// or https://"));
+  const char* schemes[] = {mail ? "smtp://" : "http://", mail ? "smtps://" : "https://"};
+  if (!o.url.empty() && !absl::StartsWith(o.url, schemes[0]) &&
+      !absl::StartsWith(o.url, schemes[1])) {
+    return absl::InvalidArgumentError(absl::StrCat("sink \"", o.name, "\": url \"", o.url,
+                                                   "\" is not ", schemes[0], " or ", schemes[1]));
   }
   return absl::OkStatus();
 }
 
 // kInvalidArgument naming each key of `keys` ({name, value}) left empty.
 absl::Status Require(const SinkOptions& o,
-                     std::initializer_list<std::pair<const char*, const std::string*>> keys) {
+                     std::initializer_list<std::pair<const char*, const std::string*>> keys,
+                     bool mail = false) {
   std::vector<std::string> missing;
   for (const auto& [key, value] : keys) {
     if (value->empty()) missing.push_back(key);
   }
-  if (missing.empty()) return CheckCommon(o);
+  if (missing.empty()) return CheckCommon(o, mail);
   bool vowel = !o.type.empty() && absl::StrContains("aeiou", o.type[0]);
   return absl::InvalidArgumentError(absl::StrCat("sink \"", o.name, "\": ", vowel ? "an " : "a ",
                                                  o.type, " sink needs ",
@@ -103,6 +107,27 @@ const std::map<std::string, Factory>& Factories() {
                "\": incident_field_id must be a Redmine custom field id (> 0), or 0 for none"));
          }
          return Make<RedmineSink>(o, checked);
+       }},
+      {"chat",
+       [](const SinkOptions& o) { return Make<ChatSink>(o, Require(o, {{"url", &o.url}})); }},
+      {"email",
+       [](const SinkOptions& o) -> absl::StatusOr<std::unique_ptr<TicketSink>> {
+         absl::Status checked = Require(o, {{"url", &o.url}, {"from", &o.from}}, /*mail=*/true);
+         if (checked.ok() && !IsMailAddress(o.from)) {
+           checked = absl::InvalidArgumentError(
+               absl::StrCat("sink \"", o.name, "\": from \"", o.from, "\" is not an e-mail address"));
+         }
+         for (const std::string& to : o.to) {
+           if (checked.ok() && !IsMailAddress(to)) {
+             checked = absl::InvalidArgumentError(
+                 absl::StrCat("sink \"", o.name, "\": to \"", to, "\" is not an e-mail address"));
+           }
+         }
+         if (checked.ok() && o.user.empty() != o.secret.empty()) {
+           checked = absl::InvalidArgumentError(absl::StrCat(
+               "sink \"", o.name, "\": SMTP AUTH needs both user and secret, or neither"));
+         }
+         return Make<EmailSink>(o, checked);
        }},
   };
   return *factories;

@@ -112,8 +112,13 @@ HttpResult HttpGet(const std::string& url) {
 
 HttpResult HttpPost(const std::string& url, const std::string& body,
                     std::vector<std::pair<std::string, std::string>> headers) {
+  return HttpSend("POST", url, body, std::move(headers));
+}
+
+HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
+                    std::vector<std::pair<std::string, std::string>> headers) {
   internal::HttpCall call;
-  call.method = "POST";
+  call.method = method;
   call.url = url;
   call.body = body;
   call.headers = std::move(headers);

@@ -71,6 +71,9 @@ struct HttpResult {
 HttpResult HttpGet(const std::string& url);
 HttpResult HttpPost(const std::string& url, const std::string& body,
                     std::vector<std::pair<std::string, std::string>> headers = {});
+// Any method ("DELETE", "PUT").
+HttpResult HttpSend(const std::string& method, const std::string& url, const std::string& body,
+                    std::vector<std::pair<std::string, std::string>> headers = {});
 
 }  // namespace klaxon::testing
 
