@@ -267,14 +267,159 @@ url = "https://example.com"
             "klaxon.toml:4:3: probe.http[0].intreval: unknown key (did you mean \"interval\"?)");
 }
 
-TEST(LoadConfigErrorsTest, AvailabilityIsNotAKeyYet) {
+TEST(LoadConfigErrorsTest, AvailabilityMustBeAPercentBelowAHundred) {
   EXPECT_EQ(OneError(R"(
 [[service]]
 name = "checkout"
 [service.sla]
-availability = "99.9%"
+availability = "100%"
 )"),
-            "klaxon.toml:4:1: service[0].sla.availability: unknown key");
+            "klaxon.toml:4:16: service[0].sla.availability: availability \"100%\" must be above 0% "
+            "and below 100%");
+}
+
+TEST(LoadConfigErrorsTest, ClockStartIsFirstEvidenceOrDetection) {
+  EXPECT_EQ(OneError(R"(
+[[service]]
+name = "checkout"
+[service.sla]
+clock_start = "ticket"
+)"),
+            "klaxon.toml:4:15: service[0].sla.clock_start: expected \"first_evidence\" or "
+            "\"detection\", got \"ticket\"");
+}
+
+TEST(LoadConfigErrorsTest, EscalationStepsComeInOrderAndNotifySomeone) {
+  EXPECT_EQ(OneError(R"(
+[[service]]
+name = "checkout"
+[[service.escalation]]
+after = "15m"
+notify = ["lead@example.com"]
+[[service.escalation]]
+after = "5m"
+notify = ["cto@example.com"]
+)"),
+            "klaxon.toml:7:9: service[0].escalation[1].after: steps must come in order: 5m is not "
+            "after the previous step's 15m");
+  EXPECT_EQ(OneError(R"(
+[[service]]
+name = "checkout"
+[[service.escalation]]
+after = "15m"
+)"),
+            "klaxon.toml:3:1: service[0].escalation[0].notify: an escalation step must notify someone");
+}
+
+TEST(LoadConfigErrorsTest, TimeZoneMustBeKnown) {
+  EXPECT_EQ(OneError(R"(
+[[service]]
+name = "checkout"
+time_zone = "Europe/Atlantis"
+)"),
+            "klaxon.toml:3:13: service[0].time_zone: unknown time zone \"Europe/Atlantis\" (an IANA "
+            "name such as \"Europe/Berlin\")");
+}
+
+TEST(LoadConfigErrorsTest, GroupByNamesLabels) {
+  EXPECT_EQ(OneError(R"(
+[[rule]]
+name = "Down"
+expr = 'up == 0'
+group_by = ["cluster", "1zone"]
+)"),
+            "klaxon.toml:4:24: rule[0].group_by[1]: invalid label name \"1zone\"");
+}
+
+TEST(LoadConfigErrorsTest, MaintenanceWindowsNeedAStartADurationAndAKnownService) {
+  EXPECT_EQ(OneError(R"(
+[[maintenance]]
+name = "db"
+services = ["db"]
+start = "2026-11-29T02:00:00"
+duration = "2h"
+)"),
+            "klaxon.toml:3:13: maintenance[0].services[0]: unknown service \"db\" (no [[service]] has "
+            "that name)");
+  EXPECT_THAT(OneError(R"(
+[[maintenance]]
+name = "db"
+start = "next sunday"
+duration = "2h"
+repeat = "weekly"
+)"),
+            ::testing::StartsWith("klaxon.toml:3:9: maintenance[0].start: "));
+  EXPECT_THAT(Errors(R"(
+[[maintenance]]
+name = "db"
+start = "2026-11-29T02:00:00"
+repeat = "yearly"
+)"),
+              ElementsAre("klaxon.toml:1:1: maintenance[0].duration: missing: how long each "
+                          "window lasts, e.g. \"2h\"",
+                          "klaxon.toml:4:10: maintenance[0].repeat: " +
+                              std::string(ParseRepeat("yearly").status().message())));
+}
+
+TEST(LoadConfigTest, LifecycleKeysLoad) {
+  absl::StatusOr<Config> config = LoadConfigString(R"(
+[[service]]
+name = "checkout"
+time_zone = "Europe/Berlin"
+notify = ["@oncall", "oncall@example.com"]
+ack_timeout = "30m"
+max_notifications = 5
+postmortem_severity = "major"
+[service.sla]
+availability = "99.95%"
+availability_severity = "major"
+clock_start = "detection"
+[[service.escalation]]
+after = "15m"
+notify = "lead@example.com"
+
+[[rule]]
+name = "Down"
+service = "checkout"
+expr = 'up == 0'
+reopen_window = "10m"
+flap_threshold = 4
+group_by = ["cluster"]
+
+[[maintenance]]
+name = "weekly"
+services = ["checkout"]
+start = "2026-11-29 02:00"
+duration = "2h"
+repeat = "weekly"
+time_zone = "Europe/Berlin"
+comment = "db vacuum"
+)",
+                                                   "klaxon.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ServiceConfig& service = config->services[0];
+  EXPECT_EQ(service.time_zone, "Europe/Berlin");
+  EXPECT_THAT(service.notify, ElementsAre("@oncall", "oncall@example.com"));
+  EXPECT_EQ(service.ack_timeout, absl::Minutes(30));
+  EXPECT_EQ(service.max_notifications, 5);
+  EXPECT_EQ(service.postmortem_severity, "major");
+  EXPECT_EQ(*service.sla.availability, 0.9995);
+  EXPECT_EQ(service.sla.availability_severity, "major");
+  EXPECT_EQ(service.sla.clock_start, ClockStart::kDetection);
+  ASSERT_EQ(service.escalation.size(), 1u);
+  EXPECT_EQ(service.escalation[0].after, absl::Minutes(15));
+  EXPECT_THAT(service.escalation[0].notify, ElementsAre("lead@example.com"));
+  const RuleConfig& rule = config->rules[0];
+  EXPECT_EQ(rule.reopen_window, absl::Minutes(10));
+  EXPECT_EQ(rule.flap_threshold, 4);
+  EXPECT_THAT(rule.group_by, ElementsAre("cluster"));
+  ASSERT_EQ(config->maintenance.size(), 1u);
+  const MaintenanceWindow& window = config->maintenance[0];
+  EXPECT_EQ(window.start, absl::CivilSecond(2026, 11, 29, 2, 0, 0));
+  EXPECT_EQ(window.duration, absl::Hours(2));
+  EXPECT_EQ(window.repeat, MaintenanceWindow::Repeat::kWeekly);
+  EXPECT_EQ(window.time_zone_name, "Europe/Berlin");
+  EXPECT_EQ(window.comment, "db vacuum");
 }
 
 TEST(LoadConfigErrorsTest, BadDurationUnit) {

@@ -1,5 +1,6 @@
 #include "detector/daemon.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -75,7 +76,8 @@ struct Daemon::Parts {
   bool stopped = false;
 
   // Builds and starts what reads `config`.
-  absl::StatusOr<std::unique_ptr<Running>> StartRunning(Config config) {
+  absl::StatusOr<std::unique_ptr<Running>> StartRunning(
+      Config config, std::vector<std::string> removed_probes = {}) {
     auto r = std::make_unique<Running>();
     r->config = std::move(config);
     r->dispatcher = std::make_unique<OutboxDispatcher>(*ledger, *clock);
@@ -87,9 +89,10 @@ struct Daemon::Parts {
     absl::Status dead = ledger->DeadLetterUnknownSinks(SinkNames(r->config), clock->WallNow());
     if (!dead.ok()) return dead;
     OutboxDispatcher* dispatcher = r->dispatcher.get();
+    EngineOptions engine_options = EngineOptionsFor(r->config.rules_settings);
+    engine_options.removed_probes = std::move(removed_probes);
     r->engine = std::make_unique<Engine>(
-        r->config, index, *ledger, *clock, [dispatcher] { dispatcher->Wake(); },
-        EngineOptionsFor(r->config.rules_settings));
+        r->config, index, *ledger, *clock, [dispatcher] { dispatcher->Wake(); }, engine_options);
     if (absl::Status status = r->engine->Init(); !status.ok()) return status;
     Engine* engine = r->engine.get();
     SampleConsumer to_engine = [engine](SampleBatch batch) { engine->Ingest(std::move(batch)); };
@@ -113,6 +116,13 @@ struct Daemon::Parts {
       }
     }
     return r;
+  }
+
+  static std::vector<std::string> ProbeNames(const Config& config) {
+    std::vector<std::string> names;
+    for (const HttpProbeOptions& probe : config.http_probes) names.push_back(probe.name);
+    for (const TcpProbeOptions& probe : config.tcp_probes) names.push_back(probe.name);
+    return names;
   }
 
   static std::vector<std::string> SinkNames(const Config& config) {
@@ -140,11 +150,17 @@ struct Daemon::Parts {
       LogLine(absl::StrCat("reload: listen changed to ", config->server.listen,
                            "; still serving on ", server->address(), " until a restart"));
     }
+    std::vector<std::string> removed_probes;
+    for (const std::string& probe : ProbeNames(running->config)) {
+      std::vector<std::string> kept = ProbeNames(*config);
+      if (std::find(kept.begin(), kept.end(), probe) == kept.end()) removed_probes.push_back(probe);
+    }
     running->Stop();
     // The old parts read the old config: they go before it does.
     Config previous = running->config;
     running.reset();
-    absl::StatusOr<std::unique_ptr<Running>> started = StartRunning(*std::move(config));
+    absl::StatusOr<std::unique_ptr<Running>> started =
+        StartRunning(*std::move(config), std::move(removed_probes));
     if (!started.ok()) {
       LogLine(absl::StrCat("reload failed (", started.status().message(),
                            "); starting the previous config again"));

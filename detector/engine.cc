@@ -134,16 +134,11 @@ absl::Status Engine::Init() {
     std::string removed;
     if (rule == rules_.end()) {
       removed = absl::StrCat("rule ", incident.rule);
-    } else if (std::string probe(incident.labels.Get("probe")); !probe.empty()) {
-      bool known = std::any_of(config_.http_probes.begin(), config_.http_probes.end(),
-                               [&](const HttpProbeOptions& p) { return p.name == probe; }) ||
-                   std::any_of(config_.tcp_probes.begin(), config_.tcp_probes.end(),
-                               [&](const TcpProbeOptions& p) { return p.name == probe; });
-      // Only a rule about probes can lose its probe; a label of that name on
-      // other series says nothing.
-      if (!known && absl::StrContains(rule->config->expr, "probe_")) {
-        removed = absl::StrCat("probe ", probe);
-      }
+    } else if (std::string probe(incident.labels.Get("probe"));
+               !probe.empty() && std::find(options_.removed_probes.begin(),
+                                           options_.removed_probes.end(),
+                                           probe) != options_.removed_probes.end()) {
+      removed = absl::StrCat("probe ", probe);
     }
     if (!removed.empty()) {
       // Nothing manages it any more: left open, it would never resolve.

@@ -51,6 +51,9 @@ struct EngineOptions {
   // looks for a series' newest sample. Also how long after a restart a restored
   // incident's silent series is still given the benefit of the doubt.
   absl::Duration lookback = absl::Minutes(5);
+  // Probes the previous config had and this one does not (on a reload): their
+  // unresolved incidents resolve as "removed from config" at Init.
+  std::vector<std::string> removed_probes;
 };
 
 // The [rules] settings of a config, for the engine.

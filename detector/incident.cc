@@ -81,6 +81,7 @@ nlohmann::json IncidentToJson(const Incident& incident) {
                                               : nlohmann::json(absl::StrCat(incident.value))},
       {"reason", incident.reason},
       {"reopens", incident.reopens},
+      {"escalations", incident.escalations},
       {"acknowledged_at", incident.acknowledged_at
                               ? nlohmann::json(FormatTimestamp(*incident.acknowledged_at))
                               : nlohmann::json(nullptr)},
@@ -147,6 +148,7 @@ absl::StatusOr<Incident> IncidentFromJson(const nlohmann::json& json) {
     incident.value = value.is_number() ? value.get<double>() : std::stod(value.get<std::string>());
     incident.reason = json.at("reason").get<std::string>();
     incident.reopens = json.value("reopens", 0);
+    incident.escalations = json.value("escalations", 0);
     if (json.contains("acknowledged_at") && !json.at("acknowledged_at").is_null()) {
       auto acknowledged = ParseTime(json.at("acknowledged_at"));
       if (!acknowledged.ok()) return acknowledged.status();

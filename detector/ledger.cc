@@ -712,6 +712,7 @@ absl::StatusOr<Incident> Ledger::Notify(int64_t number, absl::Time at, const std
         SqliteStatement update,
         db_.Prepare("UPDATE incidents SET escalation_step = ? WHERE number = ?"));
     KLAXON_RETURN_IF_ERROR(update.Bind(1, int64_t{*escalation_step}).Bind(2, number).Run());
+    incident.escalations = *escalation_step;
   }
   KLAXON_RETURN_IF_ERROR(InsertTimeline(number, {at, event, text}));
   incident.timeline.push_back({at, event, text});
