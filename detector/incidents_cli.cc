@@ -220,6 +220,44 @@ int RunPostmortemCommand(const std::vector<std::string>& words, const IncidentsC
   return 0;
 }
 
+int RunSlaCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
+                  std::FILE* out, std::FILE* err) {
+  const std::string format = options.format.empty() ? "table" : options.format;
+  if (words.size() != 1 || words[0] != "report" ||
+      (format != "table" && format != "json" && format != "csv")) {
+    std::fprintf(err,
+                 "usage: klaxon sla report [--service S] [--month 2026-11] "
+                 "[--format table|json|csv] [--server HOST:PORT]\n");
+    return 2;
+  }
+  std::string base = options.server;
+  if (!absl::StartsWith(base, "http://") && !absl::StartsWith(base, "https://")) {
+    base = absl::StrCat("http://", base);
+  }
+  std::string url = absl::StrCat(base, "/api/v1/sla?format=", format);
+  if (!options.service.empty()) absl::StrAppend(&url, "&service=", options.service);
+  if (!options.month.empty()) absl::StrAppend(&url, "&month=", options.month);
+  Reply reply = Call("GET", url, "", "");
+  if (reply.status == 0) {
+    std::fprintf(err, "klaxon sla report: no answer from %s: %s\n", options.server.c_str(),
+                 reply.error.c_str());
+    return 1;
+  }
+  if (reply.status < 200 || reply.status > 299) {
+    nlohmann::json body = nlohmann::json::parse(reply.body, nullptr, false);
+    std::string why = body.is_object() && body.contains("error") ? Text(body, "error") : reply.body;
+    std::fprintf(err, "klaxon sla report: %ld: %s\n", reply.status, why.c_str());
+    return 1;
+  }
+  if (format == "json") {
+    std::fputs(nlohmann::json::parse(reply.body, nullptr, false).dump(2).c_str(), out);
+    std::fputs("\n", out);
+  } else {
+    std::fputs(reply.body.c_str(), out);
+  }
+  return 0;
+}
+
 int RunIncidentsCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
                         std::FILE* out, std::FILE* err) {
   const std::string verb = words.empty() ? "" : words[0];

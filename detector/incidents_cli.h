@@ -20,6 +20,9 @@ struct IncidentsCliOptions {
   // postmortem: read the ledger in this data_dir (or this database file)
   // instead of asking a server; safe while the daemon runs (SQLite WAL).
   std::string data_dir;
+  std::string service;  // sla report: one service; "" every service with an objective
+  std::string month;    // sla report: "2026-11"; "" this month
+  std::string format;   // sla report: table (default), json or csv
 };
 
 // `words` are what follows "incidents": {"list"}, {"show", "INC-000001"},
@@ -36,6 +39,13 @@ int RunIncidentsCommand(const std::vector<std::string>& words, const IncidentsCl
 // usage error.
 int RunPostmortemCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
                          std::FILE* out, std::FILE* err);
+
+// `words` are what follows "sla": {"report"}. Prints the availability report
+// of `service` (or of every service with an objective) for `month` as a table,
+// JSON or CSV, from a running klaxon's GET /api/v1/sla. Exit status: 0
+// printed, 1 refused or no answer, 2 a usage error.
+int RunSlaCommand(const std::vector<std::string>& words, const IncidentsCliOptions& options,
+                  std::FILE* out, std::FILE* err);
 
 }  // namespace klaxon
 

@@ -43,6 +43,9 @@ Usage:
                                 summary, timeline, SLA clocks, sections to
                                 fill in), from a running klaxon's API or read
                                 from the ledger in DATA_DIR
+  klaxon sla report [--service S] [--month 2026-11] [--format table|json|csv]
+                                a service's availability and error budget for a
+                                calendar month, from a running klaxon's API
   klaxon --version
   klaxon --help
 
@@ -53,6 +56,9 @@ Options:
   --state S          incidents list: open, acknowledged or resolved;
                      postmortem: the data_dir whose ledger to read
   --comment C        incidents ack/resolve only: recorded on the timeline
+  --service S        sla report: one service (default: every one with an objective)
+  --month YYYY-MM    sla report: the calendar month (default: this one)
+  --format F         sla report: table (default), json or csv
 )";
 
 struct Args {
@@ -94,11 +100,17 @@ bool Parse(int argc, char** argv, Args& args, std::string& error) {
       if (!value(args.incidents.state)) return false;
     } else if (w.rfind("--comment", 0) == 0) {
       if (!value(args.incidents.comment)) return false;
+    } else if (w.rfind("--service", 0) == 0) {
+      if (!value(args.incidents.service)) return false;
+    } else if (w.rfind("--month", 0) == 0) {
+      if (!value(args.incidents.month)) return false;
+    } else if (w.rfind("--format", 0) == 0) {
+      if (!value(args.incidents.format)) return false;
     } else if (!w.empty() && w[0] != '-' && args.command.empty()) {
       args.command = w;
     } else if (!w.empty() && w[0] != '-' &&
                (args.command == "test" || args.command == "incidents" ||
-                args.command == "postmortem")) {
+                args.command == "postmortem" || args.command == "sla")) {
       args.files.push_back(w);
     } else {
       error = absl::StrCat("unknown argument \"", w, "\"");
@@ -236,6 +248,9 @@ int main(int argc, char** argv) {
   if (args.command == "incidents") {
     if (const char* token = std::getenv("KLAXON_TOKEN")) args.incidents.token = token;
     return klaxon::RunIncidentsCommand(args.files, args.incidents, stdout, stderr);
+  }
+  if (args.command == "sla") {
+    return klaxon::RunSlaCommand(args.files, args.incidents, stdout, stderr);
   }
   if (args.command == "postmortem") {
     if (const char* token = std::getenv("KLAXON_TOKEN")) args.incidents.token = token;

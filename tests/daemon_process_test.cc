@@ -121,6 +121,81 @@ TEST_F(DaemonProcessTest, KillNineBeforeDeliveryLosesNothing) {
   EXPECT_EQ(receiver_.accepted("resolved")[0].incident_id, "INC-000001");
 }
 
+TEST_F(DaemonProcessTest, SlaReportPrintsTheMonthAndSighupReloadsTheConfig) {
+  const std::string config = absl::StrCat(R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "sla-data"
+
+[[service]]
+name = "api"
+[service.sla]
+availability = "99.9%"
+
+[[probe.http]]
+name = "api"
+service = "api"
+url = "http://)", service_->address(), R"(/health"
+interval = "100ms"
+timeout = "80ms"
+)");
+  const std::string rule = R"(
+[[rule]]
+name = "ApiDown"
+service = "api"
+severity = "critical"
+expr = 'probe_success{probe="api"} == 0'
+)";
+  WriteFile(dir_.File("sla.toml"), config + rule);
+  ChildProcess daemon({BinaryPath("klaxon"), "run", "--config", dir_.File("sla.toml")},
+                      dir_.File("sla-run.log"));
+  const std::string address = ListenAddress(daemon);
+  ASSERT_FALSE(address.empty()) << daemon.Log();
+  healthy_ = false;
+  auto klaxon = [&](std::vector<std::string> words, const std::string& log) {
+    std::vector<std::string> argv = {BinaryPath("klaxon")};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.push_back(absl::StrCat("--server=", address));
+    auto child = std::make_unique<ChildProcess>(argv, dir_.File(log));
+    std::optional<int> status = child->Wait(kBound);
+    return std::make_pair(status.value_or(-1), child->Log());
+  };
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(klaxon({"incidents", "list"}, "l.log").second,
+                                                     "INC-000001  open"); },
+                      kBound))
+      << daemon.Log();
+  absl::SleepFor(absl::Milliseconds(500));
+
+  auto [csv_status, csv] = klaxon({"sla", "report", "--service", "api", "--format", "csv"}, "csv.log");
+  EXPECT_EQ(csv_status, 0) << csv;
+  EXPECT_THAT(csv, HasSubstr("service,month,time_zone"));
+  EXPECT_THAT(csv, HasSubstr("api,"));
+  auto [table_status, table] = klaxon({"sla", "report"}, "table.log");
+  EXPECT_EQ(table_status, 0) << table;
+  EXPECT_THAT(table, HasSubstr("api"));
+  auto [unknown_status, unknown] = klaxon({"sla", "report", "--service", "nope"}, "unknown.log");
+  EXPECT_EQ(unknown_status, 1);
+  EXPECT_THAT(unknown, HasSubstr("404"));
+  auto [usage_status, usage] = klaxon({"sla", "report", "--format", "xml"}, "usage.log");
+  EXPECT_EQ(usage_status, 2);
+
+  // SIGHUP with the rule gone: its open incident resolves as removed.
+  WriteFile(dir_.File("sla.toml"), config);
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(klaxon({"incidents", "list"}, "l2.log").second,
+                                                     "INC-000001  resolved"); },
+                      kBound))
+      << daemon.Log();
+  auto [shown_status, shown] = klaxon({"incidents", "show", "INC-000001"}, "show.log");
+  EXPECT_THAT(shown, HasSubstr("removed from config (rule ApiDown)"));
+  EXPECT_THAT(daemon.Log(), HasSubstr("config reloaded from"));
+  // A broken file is refused and the daemon keeps serving.
+  WriteFile(dir_.File("sla.toml"), "[[rule]]\nname = \n");
+  daemon.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(daemon.Log(), "reload refused"); }, kBound));
+  EXPECT_EQ(klaxon({"incidents", "list"}, "l3.log").first, 0);
+}
+
 TEST_F(DaemonProcessTest, IncidentsCommandListsShowsAndAcknowledges) {
   setenv("KLAXON_TEST_ALICE_TOKEN", "alice-token-1", 1);
   WriteFile(dir_.File("ack.toml"), absl::StrFormat(R"(
