@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -125,6 +126,10 @@ HttpResponse Api::Handle(const HttpRequest& request) {
     return Silences(request);
   }
   if (absl::StartsWith(path, "/api/v1/outbox/")) return Outbox(request);
+  if (absl::StartsWith(path, "/api/v1/inbound/")) {
+    if (request.method != "POST") return MethodNotAllowed(request, "POST");
+    return Inbound(request);
+  }
   if (path == "/api/v1/sla") {
     if (!read) return MethodNotAllowed(request, "GET, HEAD");
     return Sla(request);
@@ -437,6 +442,122 @@ HttpResponse Api::Sla(const HttpRequest& request) {
   nlohmann::json list = nlohmann::json::array();
   for (const AvailabilityReport& report : *reports) list.push_back(AvailabilityToJson(report));
   return HttpResponse::Json(200, nlohmann::json{{"services", std::move(list)}}.dump());
+}
+
+namespace {
+
+// What an inbound webhook says: which ticket, who, and whether a person took it.
+struct TicketEvent {
+  std::string ref;
+  std::string who;
+  bool taken = false;
+  std::string what;  // for the timeline
+};
+
+// GitHub "issues" events: assignment takes the ticket.
+std::optional<TicketEvent> FromGitHub(const nlohmann::json& body) {
+  if (!body.contains("issue") || !body["issue"].contains("number")) return std::nullopt;
+  TicketEvent event;
+  event.ref = absl::StrCat(body["issue"]["number"].get<int64_t>());
+  event.who = body.value("/sender/login"_json_pointer, std::string("github"));
+  std::string action = body.value("action", "");
+  event.taken = action == "assigned";
+  event.what = absl::StrCat("GitHub issue #", event.ref, " ", action);
+  return event;
+}
+
+// Jira "jira:issue_updated": a status change or an assignee takes the ticket.
+std::optional<TicketEvent> FromJira(const nlohmann::json& body) {
+  if (!body.contains("issue") || !body["issue"].contains("key")) return std::nullopt;
+  TicketEvent event;
+  event.ref = body["issue"]["key"].get<std::string>();
+  event.who = body.value("/user/displayName"_json_pointer, std::string("jira"));
+  if (auto items = body.find("changelog"); items != body.end() && items->contains("items")) {
+    for (const nlohmann::json& item : (*items)["items"]) {
+      std::string field = item.value("field", "");
+      if (field == "status" || field == "assignee") {
+        event.taken = true;
+        event.what = absl::StrCat("Jira ", event.ref, " ", field, " set to ",
+                                  item.value("toString", std::string("?")));
+      }
+    }
+  }
+  if (event.what.empty()) event.what = absl::StrCat("Jira ", event.ref, " updated");
+  return event;
+}
+
+// Redmine has no webhooks of its own; this is the redmine_webhook plugin's
+// payload: a status other than New, or an assignee, takes the ticket.
+std::optional<TicketEvent> FromRedmine(const nlohmann::json& body) {
+  const nlohmann::json& payload = body.contains("payload") ? body["payload"] : body;
+  if (!payload.contains("issue") || !payload["issue"].contains("id")) return std::nullopt;
+  const nlohmann::json& issue = payload["issue"];
+  TicketEvent event;
+  event.ref = absl::StrCat(issue["id"].get<int64_t>());
+  event.who = payload.value("/journal/author/login"_json_pointer, std::string("redmine"));
+  std::string status = issue.value("/status/name"_json_pointer, std::string());
+  bool assigned = issue.contains("assignee") && !issue["assignee"].is_null();
+  event.taken = (!status.empty() && status != "New") || assigned;
+  event.what = absl::StrCat("Redmine #", event.ref, " ", status.empty() ? "updated" : status,
+                            assigned ? " (assigned)" : "");
+  return event;
+}
+
+}  // namespace
+
+HttpResponse Api::Inbound(const HttpRequest& request) {
+  // Ticketing systems cannot always send headers: the token may come as ?token=.
+  if (config_->server.api_tokens.empty()) {
+    return JsonError(403, "inbound webhooks are disabled: set [server] api_tokens to allow them");
+  }
+  std::optional<std::string> actor = BearerOwner(request, config_->server.api_tokens);
+  if (!actor) {
+    HttpRequest with_header = request;
+    std::erase_if(with_header.headers, [](const auto& h) { return h.first == "authorization"; });
+    with_header.headers.push_back({"authorization", absl::StrCat("Bearer ", request.QueryParam("token"))});
+    actor = BearerOwner(with_header, config_->server.api_tokens);
+  }
+  if (!actor) return Unauthorized();
+  std::string sink_name(absl::string_view(request.path).substr(sizeof("/api/v1/inbound/") - 1));
+  auto sink = std::find_if(config_->sinks.begin(), config_->sinks.end(),
+                           [&](const SinkOptions& s) { return s.name == sink_name; });
+  if (sink == config_->sinks.end()) {
+    return JsonError(404, absl::StrCat("no [[sink]] named "", sink_name, """));
+  }
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object()) return JsonError(400, "expected the ticketing system's JSON webhook body");
+  std::optional<TicketEvent> event;
+  if (sink->type == "github") {
+    event = FromGitHub(body);
+  } else if (sink->type == "jira") {
+    event = FromJira(body);
+  } else if (sink->type == "redmine") {
+    event = FromRedmine(body);
+  } else {
+    return JsonError(400, absl::StrCat("sink "", sink_name, "" is a ", sink->type,
+                                       " sink: inbound webhooks come from jira, github and redmine"));
+  }
+  if (!event) return JsonError(400, absl::StrCat("not a ", sink->type, " issue event: no issue id"));
+  absl::StatusOr<std::optional<int64_t>> number = ledger_.FindByTicket(sink_name, event->ref);
+  if (!number.ok()) return JsonError(503, number.status().message());
+  if (!number->has_value()) {
+    // Not an error for the sender: most tickets in a project are not klaxon's.
+    return HttpResponse::Json(200, nlohmann::json{{"incident", nullptr}, {"acknowledged", false}}.dump());
+  }
+  bool acknowledged = false;
+  if (event->taken) {
+    absl::StatusOr<Incident> done = ledger_.AcknowledgeIncident(
+        **number, clock_.WallNow(), event->who, absl::StrCat("via ", event->what));
+    acknowledged = done.ok();
+    if (done.ok()) {
+      LogLine(absl::StrCat(done->id(), " acknowledged by ", event->who, " via ", event->what));
+      if (on_outbox_) on_outbox_();
+    } else if (!absl::IsFailedPrecondition(done.status())) {
+      return JsonError(503, done.status().message());
+    }
+  }
+  return HttpResponse::Json(
+      200, nlohmann::json{{"incident", IncidentId(**number)}, {"acknowledged", acknowledged}}.dump());
 }
 
 HttpResponse Api::Reload(const HttpRequest& request) {

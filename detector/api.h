@@ -62,6 +62,9 @@ class Api {
   // GET /api/v1/sla[?service=S][&month=2026-11][&format=json|csv|table].
   HttpResponse Sla(const HttpRequest& request);
   HttpResponse Reload(const HttpRequest& request);
+  // POST /api/v1/inbound/{sink}: the ticketing system behind a jira, github or
+  // redmine sink says a person took the ticket; its incident is acknowledged.
+  HttpResponse Inbound(const HttpRequest& request);
   // The bearer token's owner among api_tokens, or the response refusing it.
   std::variant<std::string, HttpResponse> Actor(const HttpRequest& request, absl::string_view what);
   // The name under which `tokens` holds the request's bearer token, compared

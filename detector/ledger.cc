@@ -789,6 +789,20 @@ absl::StatusOr<std::vector<Incident>> Ledger::IncidentsOverlapping(const std::st
   return incidents;
 }
 
+absl::StatusOr<std::optional<int64_t>> Ledger::FindByTicket(const std::string& sink,
+                                                            const std::string& ref) {
+  std::lock_guard lock(mu_);
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT t.incident FROM tickets t JOIN incidents i ON i.number = t.incident "
+                  "WHERE t.sink = ? AND t.ref = ? AND i.state != 'resolved' "
+                  "ORDER BY t.incident DESC LIMIT 1"));
+  stmt.Bind(1, sink).Bind(2, ref);
+  KLAXON_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<int64_t>();
+  return std::optional<int64_t>(stmt.Int(0));
+}
+
 absl::StatusOr<std::vector<Incident>> Ledger::HeldResolutions() {
   std::lock_guard lock(mu_);
   return SelectIncidents("state = 'resolved' AND suppressed_by = 'flapping'", 0);

@@ -160,6 +160,9 @@ class Ledger {
   // `to` and not resolved before `from`. Without timelines, oldest first.
   absl::StatusOr<std::vector<Incident>> IncidentsOverlapping(const std::string& service,
                                                              absl::Time from, absl::Time to);
+  // The unresolved incident whose ticket in `sink` is `ref`, if any.
+  absl::StatusOr<std::optional<int64_t>> FindByTicket(const std::string& sink,
+                                                      const std::string& ref);
   // Resolved incidents whose resolution is held (flapping), oldest first.
   absl::StatusOr<std::vector<Incident>> HeldResolutions();
   // How many timeline entries of this kind the incident has.

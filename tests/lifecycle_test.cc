@@ -16,6 +16,7 @@
 #include "detector/clock.h"
 #include "detector/config.h"
 #include "detector/daemon.h"
+#include "detector/http_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -462,6 +463,55 @@ expr = 'disk_free == 0'
   // The reloaded rules run: DiskFull opens a new incident.
   Push("disk_free 0\n");
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 3; }, kBound));
+}
+
+TEST_F(LifecycleTest, TheTicketingSystemAcknowledgesThroughItsWebhook) {
+  // A Redmine stand-in: every new issue is #77, every update accepted.
+  auto redmine = HttpServer::Start("127.0.0.1:0", [](const HttpRequest& request) {
+    if (request.method == "POST") {
+      return HttpResponse::Json(201, R"({"issue": {"id": 77}})");
+    }
+    return HttpResponse::Json(200, "{}");
+  });
+  ASSERT_TRUE(redmine.ok());
+  setenv("KLAXON_LIFECYCLE_REDMINE", "redmine-key", 1);
+  Start(absl::StrCat(R"(
+[[service]]
+name = "checkout"
+tickets = ["redmine"]
+[service.sla]
+time_to_acknowledge = "15m"
+)",
+                     absl::StrReplaceAll(kRule, {{"severity", "service = \"checkout\"\nseverity"}})),
+        absl::StrFormat("\n[[sink]]\nname = \"redmine\"\ntype = \"redmine\"\nurl = \"http://%s\"\n"
+                        "api_key = \"env:KLAXON_LIFECYCLE_REDMINE\"\nproject = \"ops\"\n",
+                        (*redmine)->address()));
+  Push("up_fake{instance=\"a\"} 0\n");
+  ASSERT_TRUE(WaitFor([&] { return !Timeline("INC-000001", "ticket").empty(); }, kBound));
+  EXPECT_EQ(Incident("INC-000001")["tickets"][0]["ref"], "77");
+
+  const std::string taken = R"({"payload": {"action": "updated",
+      "issue": {"id": 77, "status": {"name": "In Progress"}},
+      "journal": {"author": {"login": "bob"}}}})";
+  // Redmine's plugin cannot send headers: the token rides in the URL.
+  EXPECT_EQ(HttpPost(Url("/api/v1/inbound/redmine?token=wrong"), taken).status, 401);
+  testing::HttpResult answer = HttpPost(Url("/api/v1/inbound/redmine?token=alice-token"), taken);
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(nlohmann::json::parse(answer.body)["acknowledged"], true);
+  nlohmann::json incident = Incident("INC-000001");
+  EXPECT_EQ(incident["state"], "acknowledged");
+  ASSERT_EQ(Timeline("INC-000001", "acknowledged").size(), 1u);
+  EXPECT_THAT(Timeline("INC-000001", "acknowledged")[0],
+              HasSubstr("acknowledged by bob: via Redmine #77 In Progress"));
+  EXPECT_EQ(incident["sla_clocks"][0]["state"], "met");
+
+  // A ticket klaxon does not know, and a sink with no webhooks of its own.
+  testing::HttpResult other = AsAlice("/api/v1/inbound/redmine", R"({"issue": {"id": 5}})");
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(other.body)["incident"], nullptr);
+  EXPECT_EQ(AsAlice("/api/v1/inbound/tickets", R"({"issue": {"id": 77}})").status, 400);
+  EXPECT_EQ(AsAlice("/api/v1/inbound/nope", "{}").status, 404);
+  EXPECT_EQ(AsAlice("/api/v1/inbound/redmine", "[1]").status, 400);
 }
 
 }  // namespace
