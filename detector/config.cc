@@ -769,6 +769,7 @@ class Loader : public TomlWalker {
     // reported at the SLO, and before the references, so that depends_on may
     // name a generated rule.
     GenerateSloRules();
+    GenerateCutOffRule();
     std::vector<const toml::table*> records = TableArray(root, "record", "");
     for (size_t i = 0; i < records.size(); ++i) LoadRecord(*records[i], Index("record", i));
     std::vector<const toml::table*> windows = TableArray(root, "maintenance", "");
@@ -1297,6 +1298,33 @@ class Loader : public TomlWalker {
     return true;
   }
 
+  // With connectivity canaries, one incident says klaxon is cut off while
+  // every canary fails, and every other rule depends on it: their alerts are
+  // attached to that incident instead of each opening its own.
+  void GenerateCutOffRule() {
+    if (config_.connectivity_canaries.empty()) return;
+    constexpr absl::string_view kName = "KlaxonCutOff";
+    if (auto it = rule_names_.find(kName); it != rule_names_.end()) {
+      Fail(connectivity_pos_, "connectivity",
+           absl::StrCat("the rule on line ", it->second, " is named ", kName,
+                        ", the rule [connectivity] generates; rename it"));
+      return;
+    }
+    RuleConfig rule;
+    rule.name = std::string(kName);
+    rule.severity = "critical";
+    rule.expr = "max(klaxon_connectivity_up) == 0";
+    absl::StatusOr<ExprPtr> parsed = ParseExpr(rule.expr);
+    if (!parsed.ok()) return;  // a constant that parses
+    rule.parsed_expr = *parsed;
+    rule.summary =
+        "klaxon is cut off: every connectivity canary fails, so probe failures say nothing "
+        "about the services; they are attached here";
+    for (RuleConfig& other : config_.rules) other.depends_on.push_back(rule.name);
+    rule_names_[rule.name] = connectivity_pos_.line;
+    config_.rules.push_back(std::move(rule));
+  }
+
   // The workbook's page and ticket rules of every SLO that loaded, appended to
   // the rules like any [[rule]].
   void GenerateSloRules() {
@@ -1542,6 +1570,7 @@ class Loader : public TomlWalker {
   // [connectivity]: each canary becomes a probe of its own, named by its target.
   void LoadConnectivity(const toml::table& table) {
     const std::string path = "connectivity";
+    connectivity_pos_ = PosOf(table.source());
     CheckKeys(table, path, {"canaries", "interval", "timeout"});
     absl::Duration interval = absl::Seconds(10);
     absl::Duration timeout = absl::Seconds(3);
@@ -1970,6 +1999,7 @@ class Loader : public TomlWalker {
   absl::flat_hash_map<std::string, int> rule_names_;
   absl::flat_hash_map<std::string, int> sink_names_;
   absl::flat_hash_map<std::string, int> window_names_;
+  Pos connectivity_pos_{1, 1};  // the [connectivity] table, for the generated rule
   std::vector<Ref> service_refs_;
   std::vector<Ref> sink_refs_;
   std::vector<Ref> rule_refs_;

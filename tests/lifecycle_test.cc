@@ -514,5 +514,27 @@ time_to_acknowledge = "15m"
   EXPECT_EQ(AsAlice("/api/v1/inbound/redmine", "[1]").status, 400);
 }
 
+TEST_F(LifecycleTest, WhileEveryCanaryFailsOneCutOffIncidentTakesEveryOtherAlert) {
+  // Nothing listens on this port: the only canary fails, so klaxon is cut off.
+  Start(absl::StrCat(absl::StrFormat(R"(
+[connectivity]
+canaries = ["tcp://127.0.0.1:%d"]
+interval = "100ms"
+timeout = "50ms"
+)",
+                                     testing::FreePort()),
+                     kRule));
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
+  nlohmann::json cut_off = receiver_.accepted("opened")[0].body["incident"];
+  EXPECT_EQ(cut_off["rule"], "KlaxonCutOff");
+  EXPECT_THAT(cut_off["summary"].get<std::string>(), HasSubstr("klaxon is cut off"));
+
+  Push("up_fake{instance=\"a\"} 0\nup_fake{instance=\"b\"} 0\n");
+  ASSERT_TRUE(WaitFor([&] { return Timeline("INC-000001", "attached").size() == 2; }, kBound));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(IncidentCount(), 1);
+  EXPECT_EQ(receiver_.accepted("opened").size(), 1u);
+}
+
 }  // namespace
 }  // namespace klaxon
