@@ -324,6 +324,11 @@ HttpResponse Api::Silences(const HttpRequest& request) {
         !m["value"].is_string()) {
       return JsonError(400, absl::StrCat(where, ": expected {\"name\": \"...\", \"value\": \"...\"}"));
     }
+    for (const char* flag : {"isRegex", "isEqual"}) {
+      if (m.contains(flag) && !m[flag].is_boolean()) {
+        return JsonError(400, absl::StrCat(where, ".", flag, ": expected true or false"));
+      }
+    }
     SilenceMatcher matcher{m["name"].get<std::string>(), m["value"].get<std::string>(),
                            m.value("isRegex", false), m.value("isEqual", true)};
     if (!IsLabelName(matcher.name)) {

@@ -626,6 +626,10 @@ void Engine::Reconcile(Rule& rule, const std::vector<AlertTransition>& transitio
       }
       rule.open[key] = reopened->number;
       rule.reopens[key] = reopened->reopens;
+      // Its time_to_resolve clock runs again, with its old deadline.
+      if (absl::StatusOr<std::optional<absl::Time>> next = ledger_.NextClockDeadline(); next.ok()) {
+        next_clock_deadline_ = *next;
+      }
       if (!rule.config->group_by.empty()) rule.members[key] = members;
       held_.erase(reopened->number);
       rule.recently_resolved.erase(recent);

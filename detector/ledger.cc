@@ -297,8 +297,8 @@ absl::Status Ledger::OweOpened(const Incident& incident, const Routing& routing,
   KLAXON_RETURN_IF_ERROR(budget.Bind(1, int64_t{routing.max_notifications})
                              .Bind(2, incident.number)
                              .Run());
-  // The notifiers' "opened" rows are written even past the budget (with the
-  // budget checked as they are owed), so that later events know where to go.
+  // A notifier past the budget gets no "opened" row, and so nothing later
+  // either: the budget is spent for good.
   int sent = 0;
   for (const std::string& sink : routing.notifiers) {
     if (sent >= routing.max_notifications) {
@@ -396,8 +396,13 @@ absl::StatusOr<Incident> Ledger::Unsuppress(int64_t number, absl::Time at, const
   incident.suppressed_by.clear();
   KLAXON_RETURN_IF_ERROR(InsertTimeline(
       number, {at, "unsuppressed", absl::StrCat(why, "; tickets and clocks start now")}));
-  // The clocks start now: the promise was suspended, not running late.
-  KLAXON_RETURN_IF_ERROR(StartClocks(incident, clocks, at, at));
+  // The clocks start now: the promise was suspended, not running late. One
+  // already acknowledged owes no acknowledgement.
+  std::vector<ClockSpec> owed = clocks;
+  if (incident.state == IncidentState::kAcknowledged) {
+    std::erase_if(owed, [](const ClockSpec& c) { return c.name == "time_to_acknowledge"; });
+  }
+  KLAXON_RETURN_IF_ERROR(StartClocks(incident, owed, at, at));
   KLAXON_RETURN_IF_ERROR(OweOpened(incident, routing, at));
   KLAXON_RETURN_IF_ERROR(tx.Commit());
   return incident;
@@ -967,13 +972,14 @@ absl::Status Ledger::MarkDead(int64_t outbox_id, absl::Time at, const std::strin
   if (!found) return absl::NotFoundError(absl::StrCat("no undelivered outbox row ", outbox_id));
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement update,
-      db_.Prepare("UPDATE outbox SET dead_at_ms = ?, last_error = ? WHERE id = ?"));
+      db_.Prepare("UPDATE outbox SET dead_at_ms = ?, last_error = ?, attempts = attempts + 1 "
+                  "WHERE id = ?"));
   KLAXON_RETURN_IF_ERROR(update.Bind(1, Ms(at)).Bind(2, error).Bind(3, outbox_id).Run());
   KLAXON_RETURN_IF_ERROR(InsertTimeline(
       select.Int(1),
       {at, "dead_letter",
        absl::StrCat(select.Text(2), " delivery to sink \"", select.Text(0), "\" given up after ",
-                    select.Int(3), " attempts over ",
+                    select.Int(3) + 1, " attempts over ",
                     DurationToString(absl::Floor(at - absl::FromUnixMillis(select.Int(4)),
                                                  absl::Seconds(1))),
                     ": ", error, "; POST /api/v1/outbox/", outbox_id, "/retry sends it again")}));
