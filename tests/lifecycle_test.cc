@@ -536,5 +536,29 @@ timeout = "50ms"
   EXPECT_EQ(receiver_.accepted("opened").size(), 1u);
 }
 
+TEST_F(LifecycleTest, ASinkDownForAWholeOutageGetsEveryDeliveryInOrderWhenItIsBack) {
+  receiver_.set_status(503);
+  Start(kRule);
+  Push("up_fake{instance=\"a\"} 0\n");
+  ASSERT_TRUE(WaitFor([&] { return IncidentCount() == 1; }, kBound));
+  Push("up_fake{instance=\"b\"} 0\n");
+  ASSERT_TRUE(WaitFor([&] { return IncidentCount() == 2; }, kBound));
+  Push("up_fake{instance=\"a\"} 1\n");
+  ASSERT_TRUE(WaitFor([&] { return State("INC-000001") == "resolved"; }, kBound));
+  Push("up_fake{instance=\"b\"} 1\n");
+  ASSERT_TRUE(WaitFor([&] { return State("INC-000002") == "resolved"; }, kBound));
+  EXPECT_TRUE(receiver_.accepted().empty());
+  EXPECT_FALSE(receiver_.requests().empty());  // it was tried, and refused
+
+  receiver_.set_status(200);
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted().size() == 4; }, absl::Seconds(30)));
+  std::vector<std::string> order;
+  for (const auto& request : receiver_.accepted()) {
+    order.push_back(absl::StrCat(request.event, " ", request.incident_id));
+  }
+  EXPECT_THAT(order, ::testing::ElementsAre("opened INC-000001", "opened INC-000002",
+                                            "resolved INC-000001", "resolved INC-000002"));
+}
+
 }  // namespace
 }  // namespace klaxon
