@@ -1086,8 +1086,9 @@ class Loader : public TomlWalker {
                "escalation", "ack_timeout", "max_notifications", "postmortem_severity"});
     ServiceConfig service;
     if (std::optional<std::string> zone = String(table, "time_zone", path)) {
-      absl::TimeZone tz;
-      if (!absl::LoadTimeZone(*zone, &tz)) {
+      if (!LoadZone(*zone).ok()) {
+        // One zone rule for services and maintenance windows alike; "localtime"
+        // would mean something else on every machine reading the file.
         Fail(*table.get("time_zone"), Join(path, "time_zone"),
              absl::StrCat("unknown time zone \"", *zone,
                           "\" (an IANA name such as \"Europe/Berlin\")"));
