@@ -234,6 +234,120 @@ TEST_F(LedgerTest, ACorruptFileIsAnErrorNotACrash) {
   EXPECT_THAT(ledger.status().message(), HasSubstr("not a database"));
 }
 
+// A file written by the klaxon before schema 5 (its exact schema, with an
+// incident and an undelivered row) opens, keeps both, and takes the new fields.
+TEST_F(LedgerTest, ASchemaFourFileIsMigratedInPlace) {
+  ledger_.reset();
+  std::filesystem::remove(path());
+  {
+    auto db = internal::SqliteDb::Open(path());
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec(R"sql(
+CREATE TABLE IF NOT EXISTS incidents (
+  number INTEGER PRIMARY KEY AUTOINCREMENT,
+  fingerprint TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  service TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  state TEXT NOT NULL,
+  first_evidence_ms INTEGER NOT NULL,
+  opened_at_ms INTEGER NOT NULL,
+  resolved_at_ms INTEGER,
+  value REAL NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_unresolved ON incidents(fingerprint) WHERE state != 'resolved';
+CREATE TABLE IF NOT EXISTS timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timeline_incident ON timeline(incident, at_ms);
+CREATE TABLE IF NOT EXISTS clocks (
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  name TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  stopped_at_ms INTEGER,
+  PRIMARY KEY (incident, name)
+);
+CREATE INDEX IF NOT EXISTS clocks_running ON clocks(deadline_ms) WHERE state = 'running';
+CREATE TABLE IF NOT EXISTS tickets (
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  sink TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (incident, sink)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  incident INTEGER NOT NULL REFERENCES incidents(number),
+  event TEXT NOT NULL,
+  snapshot TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  delivered_at_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, id) WHERE delivered_at_ms IS NULL;
+CREATE TABLE IF NOT EXISTS pending_alerts (
+  fingerprint TEXT PRIMARY KEY,
+  rule TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  active_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  service TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  who TEXT NOT NULL,
+  what TEXT NOT NULL,
+  link TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS changes_service ON changes(service, at_ms);
+CREATE TABLE IF NOT EXISTS log_state (
+  log TEXT PRIMARY KEY,
+  state BLOB NOT NULL
+);
+)sql").ok());
+    ASSERT_TRUE(db->Exec(R"sql(
+INSERT INTO incidents(fingerprint, rule, service, severity, summary, labels, state,
+  first_evidence_ms, opened_at_ms, value, reason)
+  VALUES ('00000000000000aa', 'Down', 'checkout', 'critical', 'down', '{"alertname":"Down"}',
+          'open', 1000, 2000, 0, 'refused');
+INSERT INTO outbox(sink, incident, event, snapshot, created_at_ms, next_attempt_ms)
+  VALUES ('jira', 1, 'opened', '{"number":1,"fingerprint":"00000000000000aa","rule":"Down",
+    "service":"checkout","severity":"critical","summary":"down","labels":{"alertname":"Down"},
+    "state":"open","first_evidence_at":"1970-01-01T00:00:01.000Z",
+    "opened_at":"1970-01-01T00:00:02.000Z","resolved_at":null,"value":0,"reason":"refused"}',
+    2000, 2000);
+PRAGMA user_version=4;
+)sql").ok());
+  }
+  Reopen();
+  ASSERT_NE(ledger_, nullptr);
+  absl::StatusOr<Incident> incident = ledger_->GetIncident(1);
+  ASSERT_TRUE(incident.ok()) << incident.status();
+  EXPECT_EQ(incident->reason, "refused");
+  EXPECT_EQ(incident->reopens, 0);
+  EXPECT_TRUE(incident->suppressed_by.empty());
+  absl::StatusOr<std::optional<OutboxRow>> row = ledger_->NextDelivery("jira");
+  ASSERT_TRUE(row.ok()) << row.status();
+  ASSERT_TRUE(row->has_value());
+  EXPECT_EQ((*row)->event, "opened");
+  EXPECT_TRUE((*row)->recipients.empty());
+  // The new parts work on the old rows.
+  ASSERT_TRUE(ledger_->ResolveIncident(1, absl::FromUnixMillis(3000), "cleared").ok());
+  EXPECT_TRUE(ledger_->ReopenIncident(1, absl::FromUnixMillis(4000), "again", false).ok());
+  EXPECT_EQ(ledger_->GetIncident(1)->reopens, 1);
+}
+
 TEST_F(LedgerTest, ANewerSchemaIsRefused) {
   ledger_.reset();
   {
