@@ -98,18 +98,24 @@ class RedminePeer {
       return absl::StrCat(Script(), " start did not finish within ",
                           absl::FormatDuration(kStartBound), ":\n", Tail(start.Log()));
     }
+    if (*code == 3) {
+      return absl::StrCat("redmine is not installed (", Script(), " install):\n", Tail(start.Log()));
+    }
     if (*code != 0) {
+      failed_ = true;
       return absl::StrCat(Script(), " start exited with ", *code, ":\n", Tail(start.Log()));
     }
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir_ + "/redmine.pid")), &pid_) ||
         !absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir_ + "/incident_field_id")),
                           &field_id_)) {
+      failed_ = true;
       return absl::StrCat(Script(), " start wrote no pid or field id in ", dir_);
     }
     std::cerr << start.Log();
     api_key_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_ + "/api_key")));
     const absl::Time started = absl::Now();
     if (!WaitFor([&] { return Get("/projects/ops.json") != nullptr; }, kBootBound)) {
+      failed_ = true;
       return absl::StrCat("Redmine's REST API did not answer within ",
                           absl::FormatDuration(kBootBound), "; its log:\n",
                           Tail(ReadFile(dir_ + "/redmine.log")));
@@ -121,6 +127,8 @@ class RedminePeer {
 
   std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
   int port() const { return port_; }
+  // Installed but would not start or answer: a failure, not a reason to skip.
+  bool failed() const { return failed_; }
   std::string api_key_file() const { return dir_ + "/api_key"; }
   int field_id() const { return field_id_; }
 
@@ -187,6 +195,7 @@ class RedminePeer {
   pid_t pid_ = -1;
   std::string api_key_;
   int field_id_ = 0;
+  bool failed_ = false;
 };
 
 // Forwards TCP connections from a loopback port to Redmine. Armed, it passes the
@@ -335,6 +344,7 @@ class RedmineTest : public ::testing::Test {
     std::filesystem::create_directories(dir_.File("redmine"));
     redmine_ = std::make_unique<RedminePeer>(dir_.File("redmine"));
     std::string why = redmine_->Start();
+    if (!why.empty() && redmine_->failed()) FAIL() << "Redmine is installed but did not start: " << why;
     if (!why.empty()) GTEST_SKIP() << "no Redmine to test against: " << why;
     proxy_ = std::make_unique<AnswerDroppingProxy>(redmine_->port());
 
