@@ -170,14 +170,27 @@ absl::Status Engine::Init() {
   absl::Duration longest_window = absl::ZeroDuration();
   for (const Rule& rule : rules_) longest_window = std::max(longest_window, rule.config->reopen_window);
   if (longest_window > absl::ZeroDuration()) {
-    absl::StatusOr<std::vector<Incident>> recent = ledger_.ResolvedSince(started_at_ - longest_window);
+    // A day back too: post-mortems whose reopen window ran out while klaxon
+    // was down are owed now (OwePostmortem owes each once).
+    absl::StatusOr<std::vector<Incident>> recent =
+        ledger_.ResolvedSince(started_at_ - longest_window - absl::Hours(24));
     if (!recent.ok()) return recent.status();
     for (const Incident& incident : *recent) {
       auto rule = std::find_if(rules_.begin(), rules_.end(),
                                [&](const Rule& r) { return r.config->name == incident.rule; });
       if (rule == rules_.end() || !incident.resolved_at) continue;
       absl::Time until = *incident.resolved_at + rule->config->reopen_window;
-      if (until < started_at_) continue;
+      if (until < started_at_) {
+        if (incident.suppressed_by == "flapping") {
+          // Expires on the first tick, after its held resolution is released.
+          rule->recently_resolved[incident.fingerprint] = {incident.number, *incident.resolved_at,
+                                                           incident.reopens};
+        } else if (rule->config->reopen_window > absl::ZeroDuration() &&
+                   ResolveOptionsFor(*rule, incident.severity, false).postmortem) {
+          (void)ledger_.OwePostmortem(incident.number, started_at_);
+        }
+        continue;
+      }
       rule->recently_resolved[incident.fingerprint] = {incident.number, *incident.resolved_at,
                                                        incident.reopens};
     }
@@ -692,6 +705,9 @@ void Engine::ResolveCleared(Rule& rule, uint64_t key, absl::Time now) {
   bool hold = rule.config->reopen_window > absl::ZeroDuration() &&
               reopens >= rule.config->flap_threshold;
   ResolveOptions options = ResolveOptionsFor(rule, rule.config->severity, hold);
+  // With a reopen window the outage may not be over: the post-mortem waits
+  // until the window has passed without a reopen (TickLifecycle).
+  if (rule.config->reopen_window > absl::ZeroDuration()) options.postmortem = false;
   absl::StatusOr<Incident> resolved = ledger_.ResolveIncident(
       number, now, absl::StrCat("condition cleared (", rule.config->expr, ")"), options);
   if (!resolved.ok()) {
@@ -919,9 +935,22 @@ void Engine::TickLifecycle(absl::Time now) {
     held_.erase(it++);
   }
   for (Rule& rule : rules_) {
-    absl::erase_if(rule.recently_resolved, [&](const auto& entry) {
-      return now - entry.second.at > rule.config->reopen_window;
-    });
+    bool postmortem = ResolveOptionsFor(rule, rule.config->severity, false).postmortem;
+    for (auto it = rule.recently_resolved.begin(); it != rule.recently_resolved.end();) {
+      if (now - it->second.at <= rule.config->reopen_window) {
+        ++it;
+        continue;
+      }
+      if (postmortem) {
+        absl::Status status = ledger_.OwePostmortem(it->second.number, now);
+        if (!status.ok() && !absl::IsFailedPrecondition(status)) {
+          ++it;  // tried again on the next tick
+          continue;
+        }
+        owed = owed || status.ok();
+      }
+      rule.recently_resolved.erase(it++);
+    }
   }
   if (lifecycle_timers_) {
     absl::StatusOr<std::vector<Incident>> unresolved = ledger_.Unresolved();

@@ -704,6 +704,24 @@ absl::StatusOr<Incident> Ledger::ReleaseHeld(int64_t number, absl::Time at, cons
   return incident;
 }
 
+absl::Status Ledger::OwePostmortem(int64_t number, absl::Time at) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  KLAXON_RETURN_IF_ERROR(tx.status());
+  KLAXON_ASSIGN_OR_RETURN(
+      SqliteStatement owed,
+      db_.Prepare("SELECT 1 FROM outbox WHERE incident = ? AND event = 'postmortem' LIMIT 1"));
+  owed.Bind(1, number);
+  KLAXON_ASSIGN_OR_RETURN(bool already, owed.Step());
+  if (already) return absl::OkStatus();
+  KLAXON_ASSIGN_OR_RETURN(Incident whole, LoadIncident(number, true));
+  if (whole.state != IncidentState::kResolved) {
+    return absl::FailedPreconditionError(absl::StrCat(whole.id(), " is not resolved"));
+  }
+  KLAXON_RETURN_IF_ERROR(OweToOpenedSinks(whole, "postmortem", at, {}, /*tickets_only=*/true));
+  return tx.Commit();
+}
+
 absl::StatusOr<Incident> Ledger::Notify(int64_t number, absl::Time at, const std::string& event,
                                         const std::string& text,
                                         const std::vector<std::string>& recipients,

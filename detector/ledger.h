@@ -140,6 +140,9 @@ class Ledger {
   // "reopened" delivery owed unless `hold` (flapping).
   absl::StatusOr<Incident> ReopenIncident(int64_t number, absl::Time at, const std::string& why,
                                           bool hold);
+  // Owes the resolved incident's "postmortem" delivery, with its whole
+  // timeline, to the ticket sinks, unless it was owed before.
+  absl::Status OwePostmortem(int64_t number, absl::Time at);
   // A flapping incident stayed resolved: its held "resolved" delivery is owed now.
   absl::StatusOr<Incident> ReleaseHeld(int64_t number, absl::Time at, const std::string& why);
   // Puts `text` on the timeline as `event` and owes that event to the sinks

@@ -155,7 +155,13 @@ TEST_F(LifecycleTest, WithoutReopenWindowFiringAgainOpensANewIncident) {
 }
 
 TEST_F(LifecycleTest, AFlappingIncidentHoldsItsNotificationsUntilItStaysResolved) {
-  Start(absl::StrCat(kRule, "reopen_window = \"2s\"\nflap_threshold = 2\n"));
+  Start(absl::StrCat(R"(
+[[service]]
+name = "checkout"
+postmortem_severity = "critical"
+)",
+                     absl::StrReplaceAll(kRule, {{"severity", "service = \"checkout\"\nseverity"}}),
+                     "reopen_window = \"2s\"\nflap_threshold = 2\n"));
   Push("up_fake{instance=\"a\"} 0\n");
   ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("opened").size() == 1; }, kBound));
   // Down and up three more times: reopens 1 and 2 are told; from the second
@@ -180,6 +186,10 @@ TEST_F(LifecycleTest, AFlappingIncidentHoldsItsNotificationsUntilItStaysResolved
   ASSERT_EQ(Timeline("INC-000001", "released").size(), 1u);
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(receiver_.accepted("resolved").size(), 3u);
+  // Only the final resolution opens the post-mortem, not the flaps before it.
+  ASSERT_TRUE(WaitFor([&] { return receiver_.accepted("postmortem").size() == 1; }, kBound));
+  EXPECT_THAT(receiver_.accepted("postmortem")[0].body.value("postmortem_markdown", ""),
+              HasSubstr("reopened"));
   EXPECT_EQ(IncidentCount(), 1);
 }
 
