@@ -760,12 +760,12 @@ absl::Status Ledger::SetMembers(int64_t number, const std::vector<Labels>& membe
   return tx.Commit();
 }
 
-absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(const std::string& where,
-                                                              int64_t arg) {
+absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(
+    const std::string& where, const std::function<void(SqliteStatement&)>& bind) {
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare(absl::StrCat("SELECT number FROM incidents WHERE ", where, " ORDER BY number")));
-  if (where.find('?') != std::string::npos) stmt.Bind(1, arg);
+  if (bind) bind(stmt);
   std::vector<int64_t> numbers;
   while (true) {
     KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -782,34 +782,21 @@ absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(const std::string&
 
 absl::StatusOr<std::vector<Incident>> Ledger::Unresolved() {
   std::lock_guard lock(mu_);
-  return SelectIncidents("state != 'resolved'", 0);
+  return SelectIncidents("state != 'resolved'", {});
 }
 
 absl::StatusOr<std::vector<Incident>> Ledger::ResolvedSince(absl::Time since) {
   std::lock_guard lock(mu_);
-  return SelectIncidents("state = 'resolved' AND resolved_at_ms >= ?", Ms(since));
+  return SelectIncidents("state = 'resolved' AND resolved_at_ms >= ?",
+                         [&](SqliteStatement& stmt) { stmt.Bind(1, Ms(since)); });
 }
 
 absl::StatusOr<std::vector<Incident>> Ledger::IncidentsOverlapping(const std::string& service,
                                                                    absl::Time from, absl::Time to) {
   std::lock_guard lock(mu_);
-  KLAXON_ASSIGN_OR_RETURN(
-      SqliteStatement stmt,
-      db_.Prepare("SELECT number FROM incidents WHERE service = ? AND first_evidence_ms < ? AND "
-                  "(resolved_at_ms IS NULL OR resolved_at_ms > ?) ORDER BY number"));
-  stmt.Bind(1, service).Bind(2, Ms(to)).Bind(3, Ms(from));
-  std::vector<int64_t> numbers;
-  while (true) {
-    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    numbers.push_back(stmt.Int(0));
-  }
-  std::vector<Incident> incidents;
-  for (int64_t number : numbers) {
-    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
-    incidents.push_back(std::move(incident));
-  }
-  return incidents;
+  return SelectIncidents(
+      "service = ? AND first_evidence_ms < ? AND (resolved_at_ms IS NULL OR resolved_at_ms > ?)",
+      [&](SqliteStatement& stmt) { stmt.Bind(1, service).Bind(2, Ms(to)).Bind(3, Ms(from)); });
 }
 
 absl::StatusOr<std::optional<int64_t>> Ledger::FindByTicket(const std::string& sink,
@@ -828,7 +815,7 @@ absl::StatusOr<std::optional<int64_t>> Ledger::FindByTicket(const std::string& s
 
 absl::StatusOr<std::vector<Incident>> Ledger::HeldResolutions() {
   std::lock_guard lock(mu_);
-  return SelectIncidents("state = 'resolved' AND suppressed_by = 'flapping'", 0);
+  return SelectIncidents("state = 'resolved' AND suppressed_by = 'flapping'", {});
 }
 
 absl::StatusOr<int> Ledger::CountTimeline(int64_t number, const std::string& kind) {

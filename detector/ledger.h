@@ -8,6 +8,7 @@
 #define KLAXON_DETECTOR_LEDGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -268,7 +269,9 @@ class Ledger {
                             const std::string& sink, absl::Time at,
                             const std::vector<std::string>& recipients, bool notification)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::vector<Incident>> SelectIncidents(const std::string& where, int64_t arg)
+  // The incidents matching `where` (its ? bound by `bind`), without timelines.
+  absl::StatusOr<std::vector<Incident>> SelectIncidents(
+      const std::string& where, const std::function<void(internal::SqliteStatement&)>& bind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::mutex mu_;
