@@ -1,10 +1,13 @@
 #include "exporters/metrics_page.h"
 
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <sstream>
 #include <tuple>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "prometheus/gauge.h"
 #include "prometheus/metric_family.h"
@@ -25,6 +28,69 @@ MetricFamily Family(std::string name, std::string help, MetricType type) {
   family.help = std::move(help);
   family.type = type;
   return family;
+}
+
+// A sample value as prometheus-cpp's serializer writes it (printf's %.16g),
+// so that both halves of the page read alike.
+void AppendValue(double value, std::string& out) {
+  if (std::isnan(value)) {
+    out += "Nan";
+  } else if (std::isinf(value)) {
+    out += value < 0 ? "-Inf" : "+Inf";
+  } else {
+    char buffer[64];
+    auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value,
+                                      std::chars_format::general, 16);
+    out.append(buffer, error == std::errc() ? end : buffer);
+  }
+}
+
+void AppendLabelValue(absl::string_view value, std::string& out) {
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+// Source series, one family per metric name in name order, without
+// timestamps, as the blackbox exporter and mtail export theirs: a name ending
+// in _total is a counter (the Prometheus naming convention every source here
+// follows), anything else a gauge. Written straight into the text: one
+// prometheus-cpp ClientMetric per series made up half the page's cost.
+void AppendSourceSeries(const std::vector<SourceSeriesValue>& series, std::string& out) {
+  std::map<absl::string_view, std::vector<const SourceSeriesValue*>> by_name;
+  for (const SourceSeriesValue& s : series) {
+    absl::string_view name = s.labels->MetricName();
+    if (!name.empty()) by_name[name].push_back(&s);
+  }
+  for (const auto& [name, members] : by_name) {
+    absl::StrAppend(&out, "# HELP ", name, " Produced by a klaxon source\n# TYPE ", name,
+                    absl::EndsWith(name, "_total") ? " counter\n" : " gauge\n");
+    for (const SourceSeriesValue* s : members) {
+      out.append(name.data(), name.size());
+      bool first = true;
+      for (const Label& l : s->labels->items()) {
+        if (l.name == kMetricNameLabel) continue;
+        out += first ? '{' : ',';
+        first = false;
+        out += l.name;
+        out += "=\"";
+        AppendLabelValue(l.value, out);
+        out += '"';
+      }
+      if (!first) out += '}';
+      out += ' ';
+      AppendValue(s->value, out);
+      out += '\n';
+    }
+  }
 }
 
 void Add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
@@ -150,33 +216,14 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
   Add(series_count, {}, static_cast<double>(engine.series));
   families.push_back(std::move(series_count));
 
-  // Source series, one family per metric name, without timestamps, as the
-  // blackbox exporter and mtail export theirs: a name ending in _total is a
-  // counter (the Prometheus naming convention every source here follows),
-  // anything else a gauge.
-  std::map<std::string, MetricFamily> source;
-  for (const SourceSeriesValue& s : series) {
-    std::string name(s.labels->MetricName());
-    if (name.empty()) continue;
-    auto [it, inserted] = source.try_emplace(name);
-    if (inserted) {
-      it->second = Family(name, "Produced by a klaxon source",
-                          absl::EndsWith(name, "_total") ? MetricType::Counter : MetricType::Gauge);
-    }
-    std::vector<ClientMetric::Label> labels;
-    for (const Label& l : s.labels->items()) {
-      if (l.name != kMetricNameLabel) labels.push_back({l.name, l.value});
-    }
-    Add(it->second, std::move(labels), s.value);
-  }
-  for (auto& [name, family] : source) families.push_back(std::move(family));
-
   std::ostringstream out;
   // The serializer writes through the stream's locale; the classic one keeps
   // "0.5" from becoming "0,5" under a foreign global locale.
   out.imbue(std::locale::classic());
   prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  std::string text = out.str();
+  AppendSourceSeries(series, text);
+  return text;
 }
 
 }  // namespace klaxon
