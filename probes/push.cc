@@ -52,16 +52,24 @@ absl::StatusOr<double> EventValue(const nlohmann::json& value) {
 
 absl::StatusOr<SampleBatch> PushDecoder::DecodeText(absl::string_view body, ExpositionFormat format,
                                                     int64_t now_ms) {
+  // Bounds the cache's memory when pushers keep inventing series.
+  constexpr size_t kMaxCachedSeries = 1 << 20;
   SampleBatch batch;
   std::vector<Label> labels;
   absl::Status status = parser_.Parse(body, format, [&](const ExpositionSample& sample) {
-    labels.clear();
-    labels.push_back({std::string(kMetricNameLabel), std::string(sample.name)});
-    for (const auto& [name, value] : sample.labels) {
-      labels.push_back({std::string(name), std::string(value)});
+    auto cached = series_cache_.find(sample.series_text);
+    if (cached == series_cache_.end()) {
+      labels.clear();
+      labels.push_back({std::string(kMetricNameLabel), std::string(sample.name)});
+      for (const auto& [name, value] : sample.labels) {
+        labels.push_back({std::string(name), std::string(value)});
+      }
+      if (series_cache_.size() >= kMaxCachedSeries) series_cache_.clear();
+      cached = series_cache_
+                   .emplace(std::string(sample.series_text), index_.Intern(Labels(std::move(labels))))
+                   .first;
     }
-    const SeriesId id = index_.Intern(Labels(std::move(labels)));
-    batch.samples.push_back({id, sample.timestamp_ms.value_or(now_ms), sample.value});
+    batch.samples.push_back({cached->second, sample.timestamp_ms.value_or(now_ms), sample.value});
   });
   if (!status.ok()) return status;
   return batch;

@@ -6,7 +6,9 @@
 #define KLAXON_PROBES_PUSH_H_
 
 #include <cstdint>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "detector/sample.h"
@@ -36,6 +38,11 @@ class PushDecoder {
  private:
   SeriesIndex& index_;
   ExpositionParser parser_;
+  // Series ids by the text a pusher wrote them in, as the scraper keeps per
+  // target: a pusher sends the same series again and again, and interning
+  // each sample's labels anew was most of the decoding. Ids never change, so
+  // the cache is only ever dropped whole, when it reaches kMaxCachedSeries.
+  absl::flat_hash_map<std::string, SeriesId> series_cache_;
 };
 
 }  // namespace klaxon
