@@ -855,21 +855,10 @@ std::string Engine::SuppressionOf(const std::string& service, const std::string&
   // Silences may name the service and severity as if they were labels.
   if (seen.Get("service").empty() && !service.empty()) seen.Set("service", service);
   if (seen.Get("severity").empty()) seen.Set("severity", severity);
-  for (const Silence& silence : silences_) {
+  for (const ActiveSilence& active : silences_) {
+    const Silence& silence = active.silence;
     if (now < silence.starts_at || now >= silence.ends_at) continue;
-    bool all = true;
-    for (const SilenceMatcher& m : silence.matchers) {
-      LabelMatcher::Op op = m.is_regex ? (m.is_equal ? LabelMatcher::Op::kRegexMatch
-                                                     : LabelMatcher::Op::kRegexNoMatch)
-                                       : (m.is_equal ? LabelMatcher::Op::kEqual
-                                                     : LabelMatcher::Op::kNotEqual);
-      absl::StatusOr<LabelMatcher> matcher = LabelMatcher::Create(m.name, op, m.value);
-      if (!matcher.ok() || !matcher->Matches(seen)) {
-        all = false;
-        break;
-      }
-    }
-    if (!all) continue;
+    if (!MatchesAll(active.matchers, seen)) continue;
     std::string why = absl::StrCat("silence ", silence.id, " by ", silence.created_by, " until ",
                                    FormatTimestamp(silence.ends_at));
     if (!silence.comment.empty()) absl::StrAppend(&why, " (", silence.comment, ")");
@@ -889,7 +878,24 @@ std::string Engine::SuppressionOf(const std::string& service, const std::string&
 
 void Engine::TickLifecycle(absl::Time now) {
   if (absl::StatusOr<std::vector<Silence>> silences = ledger_.Silences(now); silences.ok()) {
-    silences_ = *std::move(silences);
+    silences_.clear();
+    for (Silence& silence : *silences) {
+      ActiveSilence active{std::move(silence), {}};
+      bool valid = true;
+      for (const SilenceMatcher& m : active.silence.matchers) {
+        LabelMatcher::Op op = m.is_regex ? (m.is_equal ? LabelMatcher::Op::kRegexMatch
+                                                       : LabelMatcher::Op::kRegexNoMatch)
+                                         : (m.is_equal ? LabelMatcher::Op::kEqual
+                                                       : LabelMatcher::Op::kNotEqual);
+        absl::StatusOr<LabelMatcher> matcher = LabelMatcher::Create(m.name, op, m.value);
+        if (!matcher.ok()) {
+          valid = false;  // the API refused such matchers; an old row matches nothing
+          break;
+        }
+        active.matchers.push_back(*std::move(matcher));
+      }
+      if (valid) silences_.push_back(std::move(active));
+    }
   } else {
     LogLine(absl::StrCat("silences: ", silences.status().message()));
   }

@@ -209,7 +209,13 @@ class Engine : public SeriesReader {
   std::vector<Slo> slos_;
   std::vector<int> rule_order_;  // parents before the rules that depend on them
   // Silences not yet ended, reread on every tick.
-  std::vector<Silence> silences_;
+  // Silences not yet ended, reread on every tick, with their matchers compiled
+  // once per reread rather than on every check.
+  struct ActiveSilence {
+    Silence silence;
+    std::vector<LabelMatcher> matchers;
+  };
+  std::vector<ActiveSilence> silences_;
   // Unresolved incidents held back by a silence or maintenance window: by
   // number, the rules_ index and the labels to check again.
   struct Suppressed {

@@ -761,10 +761,11 @@ absl::Status Ledger::SetMembers(int64_t number, const std::vector<Labels>& membe
 }
 
 absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(
-    const std::string& where, const std::function<void(SqliteStatement&)>& bind) {
+    const std::string& where, const std::function<void(SqliteStatement&)>& bind,
+    absl::string_view order, bool with_details) {
   KLAXON_ASSIGN_OR_RETURN(
       SqliteStatement stmt,
-      db_.Prepare(absl::StrCat("SELECT number FROM incidents WHERE ", where, " ORDER BY number")));
+      db_.Prepare(absl::StrCat("SELECT number FROM incidents WHERE ", where, " ", order)));
   if (bind) bind(stmt);
   std::vector<int64_t> numbers;
   while (true) {
@@ -774,7 +775,7 @@ absl::StatusOr<std::vector<Incident>> Ledger::SelectIncidents(
   }
   std::vector<Incident> incidents;
   for (int64_t number : numbers) {
-    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, false));
+    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, with_details));
     incidents.push_back(std::move(incident));
   }
   return incidents;
@@ -1105,23 +1106,11 @@ absl::StatusOr<std::optional<absl::Time>> Ledger::NextClockDeadline() {
 absl::StatusOr<std::vector<Incident>> Ledger::ListIncidents(std::optional<IncidentState> state,
                                                             int limit) {
   std::lock_guard lock(mu_);
-  std::string sql = "SELECT number FROM incidents";
-  if (state) absl::StrAppend(&sql, " WHERE state = ?");
-  absl::StrAppend(&sql, " ORDER BY number DESC LIMIT ", limit);
-  KLAXON_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare(sql));
-  if (state) stmt.Bind(1, IncidentStateName(*state));
-  std::vector<int64_t> numbers;
-  while (true) {
-    KLAXON_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    numbers.push_back(stmt.Int(0));
-  }
-  std::vector<Incident> incidents;
-  for (int64_t number : numbers) {
-    KLAXON_ASSIGN_OR_RETURN(Incident incident, LoadIncident(number, true));
-    incidents.push_back(std::move(incident));
-  }
-  return incidents;
+  return SelectIncidents(
+      state ? "state = ?" : "1", [&](SqliteStatement& stmt) {
+        if (state) stmt.Bind(1, IncidentStateName(*state));
+      },
+      absl::StrCat("ORDER BY number DESC LIMIT ", limit), /*with_details=*/true);
 }
 
 absl::StatusOr<Incident> Ledger::GetIncident(int64_t number) {

@@ -269,9 +269,11 @@ class Ledger {
                             const std::string& sink, absl::Time at,
                             const std::vector<std::string>& recipients, bool notification)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The incidents matching `where` (its ? bound by `bind`), without timelines.
+  // The incidents matching `where` (its ? bound by `bind`), in `order`; with
+  // timelines and clocks only when `with_details`.
   absl::StatusOr<std::vector<Incident>> SelectIncidents(
-      const std::string& where, const std::function<void(internal::SqliteStatement&)>& bind)
+      const std::string& where, const std::function<void(internal::SqliteStatement&)>& bind,
+      absl::string_view order = "ORDER BY number", bool with_details = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::mutex mu_;
