@@ -654,7 +654,8 @@ HttpResponse Api::Metrics() {
   for (const SeriesValue& v : engine_->SeriesSnapshot()) {
     series.push_back({&index_.Get(v.series), v.value});
   }
-  EngineFacts facts{engine_->samples_ingested(), index_.size()};
+  EngineFacts facts{engine_->samples_ingested(), index_.size(), engine_->tick_duration(),
+                    engine_->tick_lateness(), engine_->for_lateness()};
   std::vector<ServiceAvailabilityValue> availability;
   const absl::Time now = clock_.WallNow();
   for (const ServiceConfig& service : config_->services) {

@@ -344,9 +344,18 @@ void Engine::ProcessPending() {
   for (const SampleBatch& batch : batches) Apply(batch, dirty);
 
   absl::Time now = clock_.WallNow();
+  const absl::Duration started = clock_.MonotonicNow();
   bool tick = !next_tick_ || *next_tick_ <= now;
   if (tick) {
+    if (next_tick_) tick_lateness_.Observe(now - *next_tick_);
     std::fill(dirty.begin(), dirty.end(), true);
+  }
+  // Measured before evaluating: a tick's evaluation fires a due alert as well.
+  for (const Rule& rule : rules_) {
+    std::optional<absl::Time> due = rule.alerting->NextDeadline();
+    if (due && *due <= now) for_lateness_.Observe(now - *due);
+  }
+  if (tick) {
     next_tick_ = now + options_.tick;
     TickLifecycle(now);
   }
@@ -369,6 +378,7 @@ void Engine::ProcessPending() {
     std::optional<absl::Time> due = rule.alerting->NextDeadline();
     if (due && *due <= now) Reconcile(rule, rule.alerting->FireDue(now), now);
   }
+  if (tick) tick_duration_.Observe(clock_.MonotonicNow() - started);
   if (next_clock_deadline_ && *next_clock_deadline_ <= now) CheckClocks(now);
   if (!restored_pending_.empty() && now >= started_at_ + eval_options_.lookback) {
     // Waits recorded before the restart whose condition never came back.

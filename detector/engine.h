@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "detector/clock.h"
 #include "detector/config.h"
+#include "detector/duration_histogram.h"
 #include "detector/ledger.h"
 #include "detector/sample.h"
 #include "detector/series_index.h"
@@ -91,6 +92,11 @@ class Engine : public SeriesReader {
   // The newest sample of every series, for /metrics. Thread-safe.
   std::vector<SeriesValue> SeriesSnapshot() const;
   uint64_t samples_ingested() const { return samples_ingested_.load(std::memory_order_relaxed); }
+  // How long each tick's evaluation took, and how late ticks and `for`
+  // deadlines ran after they were due. Thread-safe.
+  HistogramSnapshot tick_duration() const { return tick_duration_.Snapshot(); }
+  HistogramSnapshot tick_lateness() const { return tick_lateness_.Snapshot(); }
+  HistogramSnapshot for_lateness() const { return for_lateness_.Snapshot(); }
 
   // SeriesReader, on the engine thread.
   void SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms, int64_t lookback_ms,
@@ -255,6 +261,9 @@ class Engine : public SeriesReader {
   void HandleResolve(ResolveRequest& request, absl::Time now);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::atomic<uint64_t> samples_ingested_{0};
+  DurationHistogram tick_duration_;
+  DurationHistogram tick_lateness_;
+  DurationHistogram for_lateness_;
   std::thread thread_;
 };
 

@@ -111,6 +111,29 @@ TEST_F(EngineTest, FiresAfterForWithoutWaitingForASample) {
   EXPECT_EQ((*row)->event, "opened");
 }
 
+// How late a tick or a `for` deadline ran is what /metrics shows as
+// klaxon_engine_timer_lateness_seconds: here the engine is woken 300 ms late.
+TEST_F(EngineTest, RecordsHowLateTicksAndForDeadlinesRan) {
+  Probe(0);  // the first tick: nothing was due before it
+  EXPECT_EQ(engine_->tick_lateness().count, 0u);
+  EXPECT_EQ(engine_->tick_duration().count, 1u);
+  clock_.Advance(absl::Seconds(30) + absl::Milliseconds(300));
+  engine_->ProcessPending();
+  ASSERT_EQ(Incidents().size(), 1u);
+
+  HistogramSnapshot tick = engine_->tick_lateness();
+  EXPECT_EQ(tick.count, 1u);
+  // 29.3 s late: the fake clock skipped 29 ticks.
+  EXPECT_NEAR(tick.sum_seconds, 29.3, 1e-9);
+  HistogramSnapshot deadline = engine_->for_lateness();
+  ASSERT_EQ(deadline.count, 1u);
+  EXPECT_NEAR(deadline.sum_seconds, 0.3, 1e-9);
+  for (const auto& [bound, count] : deadline.cumulative) {
+    EXPECT_EQ(count, bound < 0.3 ? 0u : 1u) << "le=" << bound;
+  }
+  EXPECT_EQ(engine_->tick_duration().count, 2u);
+}
+
 TEST_F(EngineTest, AConditionThatClearsBeforeForOpensNothing) {
   Probe(0);
   clock_.Advance(absl::Seconds(10));

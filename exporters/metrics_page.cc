@@ -104,6 +104,18 @@ void Add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double v
   family.metric.push_back(std::move(metric));
 }
 
+void AddHistogram(MetricFamily& family, std::vector<ClientMetric::Label> labels,
+                  const HistogramSnapshot& snapshot) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.histogram.sample_count = snapshot.count;
+  metric.histogram.sample_sum = snapshot.sum_seconds;
+  for (const auto& [bound, count] : snapshot.cumulative) {
+    metric.histogram.bucket.push_back({count, bound});
+  }
+  family.metric.push_back(std::move(metric));
+}
+
 }  // namespace
 
 MetricsPage::MetricsPage(std::string version) : registry_(std::make_shared<prometheus::Registry>()) {
@@ -215,6 +227,18 @@ std::string MetricsPage::Render(const LedgerStats& ledger,
   MetricFamily series_count = Family("klaxon_series", "Series klaxon has seen", MetricType::Gauge);
   Add(series_count, {}, static_cast<double>(engine.series));
   families.push_back(std::move(series_count));
+  MetricFamily tick_duration = Family("klaxon_engine_tick_duration_seconds",
+                                      "How long each rule evaluation tick took",
+                                      MetricType::Histogram);
+  AddHistogram(tick_duration, {}, engine.tick_duration);
+  families.push_back(std::move(tick_duration));
+  MetricFamily lateness = Family("klaxon_engine_timer_lateness_seconds",
+                                 "How late the engine ran a timer after it was due: the "
+                                 "evaluation tick, or a rule's `for` deadline",
+                                 MetricType::Histogram);
+  AddHistogram(lateness, {{"timer", "tick"}}, engine.tick_lateness);
+  AddHistogram(lateness, {{"timer", "for"}}, engine.for_lateness);
+  families.push_back(std::move(lateness));
 
   std::ostringstream out;
   // The serializer writes through the stream's locale; the classic one keeps

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "detector/duration_histogram.h"
 #include "detector/incident.h"
 #include "detector/labels.h"
 
@@ -27,6 +28,9 @@ struct SourceSeriesValue {
 struct EngineFacts {
   uint64_t samples_ingested = 0;
   uint64_t series = 0;
+  HistogramSnapshot tick_duration;
+  HistogramSnapshot tick_lateness;
+  HistogramSnapshot for_lateness;
 };
 
 // A service's availability this calendar month (see detector/availability.h).

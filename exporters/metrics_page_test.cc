@@ -61,5 +61,28 @@ TEST(MetricsPageTest, SourceSeriesReadExactlyAsPrometheusCppWritesThem) {
   EXPECT_EQ(text.substr(text.find("# HELP log_matches_total")), expected.str());
 }
 
+// The engine's timings read as Prometheus histograms: cumulative buckets in
+// seconds, then +Inf, _sum and _count.
+TEST(MetricsPageTest, EngineTimingsAreHistograms) {
+  DurationHistogram lateness;
+  lateness.Observe(absl::Milliseconds(3));
+  lateness.Observe(absl::Milliseconds(40));
+  lateness.Observe(absl::Milliseconds(700));
+  EngineFacts facts;
+  facts.tick_lateness = lateness.Snapshot();
+  MetricsPage page("test");
+  std::string text = page.Render({}, {}, {}, {}, facts, {});
+  EXPECT_THAT(text, HasSubstr("# TYPE klaxon_engine_timer_lateness_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_bucket{timer=\"tick\",le=\"0.005\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_bucket{timer=\"tick\",le=\"0.05\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_bucket{timer=\"tick\",le=\"0.5\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_bucket{timer=\"tick\",le=\"1\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_bucket{timer=\"tick\",le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_sum{timer=\"tick\"} 0.743\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_count{timer=\"tick\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_timer_lateness_seconds_count{timer=\"for\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("klaxon_engine_tick_duration_seconds_count 0\n"));
+}
+
 }  // namespace
 }  // namespace klaxon
