@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -316,7 +317,9 @@ class Evaluation {
   // t - offset], sorted by labels as Prometheus returns selections, so that
   // results and errors do not depend on the reader's order. `timestamps`, if
   // given, receives each sample's time.
-  InstantVector Select(const VectorSelector& selector, std::vector<int64_t>* timestamps) const {
+  // With `keep`, only the samples whose value it accepts.
+  InstantVector Select(const VectorSelector& selector, std::vector<int64_t>* timestamps,
+                       std::optional<absl::FunctionRef<bool(double)>> keep = std::nullopt) const {
     struct Row {
       VectorSample sample;
       int64_t t;
@@ -324,7 +327,8 @@ class Evaluation {
     std::vector<Row> rows;
     const int64_t ref_ms = at_ms_ - absl::ToInt64Milliseconds(selector.offset);
     reader_.SelectInstant(selector.matchers, ref_ms, lookback_ms_,
-                          [&rows](SeriesId id, const Labels& labels, int64_t t, double value) {
+                          [&rows, &keep](SeriesId id, const Labels& labels, int64_t t, double value) {
+                            if (keep && !(*keep)(value)) return;
                             rows.push_back(Row{VectorSample{labels, value, id}, t});
                           });
     std::sort(rows.begin(), rows.end(),
@@ -856,6 +860,9 @@ class Evaluation {
     if (b.lhs == nullptr || b.rhs == nullptr) {
       return absl::InvalidArgumentError("binary expression without an operand");
     }
+    if (std::optional<InstantVector> filtered = SelectorComparedWithNumber(b)) {
+      return *std::move(filtered);
+    }
     absl::StatusOr<Value> lhs = Eval(*b.lhs);
     if (!lhs.ok()) return lhs;
     absl::StatusOr<Value> rhs = Eval(*b.rhs);
@@ -895,6 +902,27 @@ class Evaluation {
       default:
         return VectorVector(b, l, r);
     }
+  }
+
+  // A selector compared with a number without `bool` (`probe_success == 0`,
+  // `x > 100`), the usual shape of an alert, is a filter: only the series that
+  // pass are copied and sorted, not every series the selector reads. The
+  // result is VectorScalar's over the whole selection.
+  std::optional<InstantVector> SelectorComparedWithNumber(const BinaryExpr& b) const {
+    if (!IsComparison(b.op) || b.return_bool) return std::nullopt;
+    const auto* selector = std::get_if<VectorSelector>(&b.lhs->node);
+    const auto* number = std::get_if<NumberLiteral>(&b.rhs->node);
+    const bool number_on_left = selector == nullptr;
+    if (number_on_left) {
+      selector = std::get_if<VectorSelector>(&b.rhs->node);
+      number = std::get_if<NumberLiteral>(&b.lhs->node);
+    }
+    if (selector == nullptr || number == nullptr) return std::nullopt;
+    const double scalar = number->value;
+    return Select(*selector, nullptr, [&b, scalar, number_on_left](double value) {
+      return number_on_left ? ElemBinop(b.op, scalar, value).second
+                            : ElemBinop(b.op, value, scalar).second;
+    });
   }
 
   // `scalar_on_left` says the scalar was the left operand; a comparison still

@@ -170,6 +170,32 @@ TEST_F(EvaluatorTest, VectorScalarComparisonFiltersAndKeepsSamples) {
               ElementsAre(R"(probe_success{probe="api"}=0)", R"(probe_success{probe="nan"}=NaN)"));
 }
 
+// `selector OP number` is answered by filtering during the selection; it must
+// give exactly what the general path (`selector OP (number + 0)`) gives, with
+// the number on either side, for every comparison and awkward values.
+TEST_F(EvaluatorTest, SelectorComparedWithNumberAsTheGeneralPath) {
+  const double values[] = {-kInf, -1, 0, 0.5, 1, 2, kInf, std::nan("")};
+  for (size_t i = 0; i < std::size(values); ++i) {
+    Add(absl::StrCat(R"(m{i=")", i, R"(", job="j"})"), values[i]);
+  }
+  Add(R"(other{i="0"})", 1);
+  for (const char* op : {"==", "!=", "<", "<=", ">", ">="}) {
+    for (const char* number : {"0", "1", "-1", "Inf", "NaN"}) {
+      const std::string fast = absl::StrCat("m ", op, " ", number);
+      const std::string general = absl::StrCat("m ", op, " (", number, " + 0)");
+      const InstantVector f = EvalVector(fast);
+      EXPECT_EQ(Rows(f), Rows(EvalVector(general))) << fast;
+      for (const VectorSample& sample : f) EXPECT_TRUE(sample.origin.has_value()) << fast;
+      EXPECT_EQ(Rows(EvalVector(absl::StrCat(number, " ", op, " m"))),
+                Rows(EvalVector(absl::StrCat("(", number, " + 0) ", op, " m"))))
+          << number << " " << op << " m";
+    }
+  }
+  EXPECT_THAT(Rows(EvalVector("m{job=\"j\"} > 0.5")),
+              ElementsAre(R"(m{i="4", job="j"}=1)", R"(m{i="5", job="j"}=2)",
+                          R"(m{i="6", job="j"}=+Inf)"));
+}
+
 TEST_F(EvaluatorTest, VectorScalarComparisonWithBoolGivesZeroOrOne) {
   Add(R"(probe_success{probe="api"})", 0);
   Add(R"(probe_success{probe="web"})", 1);
