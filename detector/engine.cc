@@ -210,6 +210,7 @@ absl::Status Engine::Init() {
   if (!deadline.ok()) return deadline.status();
   next_clock_deadline_ = *deadline;
 
+  IndexSelectors();
   // Series interned before the engine started (by sources set up earlier).
   std::lock_guard lock(series_mu_);
   series_.resize(index_.size());
@@ -436,43 +437,84 @@ void Engine::UpdateSlo(Slo& slo, absl::Time now, std::vector<bool>& dirty) {
   Apply(batch, dirty);
 }
 
-void Engine::Subscribe(SeriesId id, Series& series) {
-  const Labels& labels = index_.Get(id);
-  for (const Label& label : labels.items()) {
-    postings_[absl::StrCat(label.name, "\xff", label.value)].push_back(id);
-  }
-  auto subscribe = [&](int reader, const Expr& expr) {
-    bool reads = false;
-    for (const SelectorReach& use : SelectorReaches(expr, eval_options_.lookback)) {
-      if (!MatchesAll(use.selector->matchers, labels)) continue;
-      reads = true;
-      series.retention_ms = std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach));
+void Engine::IndexSelectors() {
+  auto add = [&](int reader, const Expr& expr) {
+    for (const SelectorReach& reach : SelectorReaches(expr, eval_options_.lookback)) {
+      const int use = int(selector_uses_.size());
+      selector_uses_.push_back({reader, reach});
+      // A series the selector reads carries the label of any of its equality
+      // matchers; the metric name is the one most series share, so it is the
+      // last choice.
+      const LabelMatcher* key = nullptr;
+      for (const LabelMatcher& m : reach.selector->matchers) {
+        if (m.op() != LabelMatcher::Op::kEqual || m.value().empty()) continue;
+        if (key == nullptr || key->name() == kMetricNameLabel) key = &m;
+      }
+      if (key == nullptr) {
+        unindexed_uses_.push_back(use);
+      } else {
+        uses_by_label_[absl::StrCat(key->name(), "\xff", key->value())].push_back(use);
+      }
     }
-    if (reads) series.readers.push_back(reader);
   };
-  for (size_t i = 0; i < records_.size(); ++i) {
-    subscribe(int(i), *records_[i].recording->options().expr);
-  }
+  for (size_t i = 0; i < records_.size(); ++i) add(int(i), *records_[i].recording->options().expr);
   for (size_t i = 0; i < rules_.size(); ++i) {
-    subscribe(int(records_.size() + i), *rules_[i].alerting->options().expr);
+    add(int(records_.size() + i), *rules_[i].alerting->options().expr);
   }
   // An SLO's inputs are read on the tick, not on arrival, so the tracker is no
   // reader to wake; its selectors still need their samples kept.
-  bool slo_reads = false;
   for (const Slo& slo : slos_) {
     for (const ExprPtr& expr : {slo.tracker->options().errors, slo.tracker->options().total}) {
-      if (expr == nullptr) continue;  // the tracker reports it on every update
-      for (const SelectorReach& use : SelectorReaches(*expr, eval_options_.lookback)) {
-        if (!MatchesAll(use.selector->matchers, labels)) continue;
-        slo_reads = true;
-        series.retention_ms = std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach));
-      }
+      if (expr != nullptr) add(-1, *expr);  // a null one the tracker reports on every update
     }
   }
-  if (!series.readers.empty() || slo_reads) series.window = std::make_unique<SampleWindow>();
+}
+
+void Engine::Subscribe(SeriesId id, Series& series) {
+  const Labels& labels = index_.Get(id);
+  std::vector<int> candidates = unindexed_uses_;
+  for (const Label& label : labels.items()) {
+    std::string key = absl::StrCat(label.name, "\xff", label.value);
+    if (auto it = uses_by_label_.find(key); it != uses_by_label_.end()) {
+      candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+    }
+    postings_[std::move(key)].push_back(id);
+  }
+  // Each use is listed once, under one label or as unindexed; in use order,
+  // readers come out ascending.
+  std::sort(candidates.begin(), candidates.end());
+  // Whether some selector reads more than the newest sample at now.
+  bool history = false;
+  bool slo_reads = false;
+  std::vector<int> readers;
+  for (int u : candidates) {
+    const SelectorUse& use = selector_uses_[u];
+    if (!MatchesAll(use.reach.selector->matchers, labels)) continue;
+    history |= !use.reach.instant || use.reach.selector->offset != absl::ZeroDuration();
+    series.retention_ms =
+        std::max(series.retention_ms, absl::ToInt64Milliseconds(use.reach.reach));
+    if (use.reader < 0) {
+      slo_reads = true;
+    } else if (readers.empty() || readers.back() != use.reader) {
+      readers.push_back(use.reader);
+    }
+  }
+  if (readers.empty() && !slo_reads) return;
+  if (!readers.empty()) {
+    auto [it, added] = reader_set_ids_.try_emplace(readers, uint32_t(reader_sets_.size()));
+    if (added) reader_sets_.push_back(std::move(readers));
+    series.readers = it->second;
+  }
+  if (history) {
+    series.window = std::make_unique<SampleWindow>();
+  } else {
+    series.window_if_ahead = true;
+  }
 }
 
 void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
+  // Every evaluation after this one runs at a now no earlier than this.
+  const int64_t arrival_ms = absl::ToUnixMillis(clock_.WallNow());
   std::lock_guard lock(series_mu_);
   for (const Sample& sample : batch.samples) {
     if (sample.series >= series_.size()) series_.resize(sample.series + 1);
@@ -483,11 +525,18 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
     }
     // Out-of-order and duplicate samples are dropped, as Prometheus's head does.
     if (series.newest && sample.timestamp_ms <= series.newest->timestamp_ms) continue;
+    if (series.window_if_ahead && sample.timestamp_ms > arrival_ms) {
+      // Until klaxon's clock reaches this sample, selections must still see
+      // the one before it (a pusher's clock running ahead): keep history.
+      series.window_if_ahead = false;
+      series.window = std::make_unique<SampleWindow>();
+      if (series.newest) series.window->Append(*series.newest, series.newest->timestamp_ms);
+    }
     series.newest = Point{sample.timestamp_ms, sample.value};
     if (series.window) {
       series.window->Append(*series.newest, sample.timestamp_ms - series.retention_ms);
     }
-    for (int reader : series.readers) {
+    for (int reader : reader_sets_[series.readers]) {
       dirty[reader] = true;
       if (reader < int(records_.size())) continue;
       Rule& rule = rules_[reader - records_.size()];
@@ -495,13 +544,19 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
     }
   }
   for (const SeriesNote& note : batch.notes) {
-    if (note.series < series_.size()) series_[note.series].note = note.text;
+    if (note.series >= series_.size()) continue;
+    if (note.text.empty()) {
+      notes_.erase(note.series);
+    } else {
+      notes_[note.series] = note.text;
+    }
   }
 }
 
 std::optional<SeriesReader::Point> Engine::NewestAt(const Series& series, int64_t at_ms) {
-  if (series.window) return series.window->NewestAt(at_ms);
+  // The window's newest point is `newest`: no need to reach into the window.
   if (series.newest && series.newest->timestamp_ms <= at_ms) return series.newest;
+  if (series.window) return series.window->NewestAt(at_ms);
   return std::nullopt;
 }
 
@@ -803,7 +858,8 @@ void Engine::Confirm(Rule& rule, const Labels& series_labels) {
 std::string Engine::NoteOf(const Alert& alert) const {
   if (!alert.origin) return {};
   std::lock_guard lock(series_mu_);
-  return *alert.origin < series_.size() ? series_[*alert.origin].note : std::string();
+  auto it = notes_.find(*alert.origin);
+  return it != notes_.end() ? it->second : std::string();
 }
 
 void Engine::OpenIncident(Rule& rule, uint64_t key, const Alert& alert,

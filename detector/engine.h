@@ -32,6 +32,7 @@
 #include "detector/series_reader.h"
 #include "detector/window.h"
 #include "rules/alerting_rule.h"
+#include "rules/expr.h"
 #include "rules/recording_rule.h"
 #include "rules/slo.h"
 
@@ -152,16 +153,20 @@ class Engine : public SeriesReader {
     std::unique_ptr<SloTracker> tracker;
     const SloConfig* config;
   };
+  // One per series ever seen, a million of them at scale: 48 bytes, with
+  // what is shared between series (reader lists) or rare (notes) kept aside.
   struct Series {
-    bool seen = false;
     std::optional<Point> newest;  // for /metrics, and all a series no rule reads keeps
     // Only for series some rule reads: samples reaching back `retention_ms`.
     std::unique_ptr<SampleWindow> window;
     int64_t retention_ms = 0;
-    // Readers whose selectors match this series: records_ indexes, then
-    // rules_ indexes offset by records_.size().
-    std::vector<int> readers;
-    std::string note;        // the source's latest words about it
+    // Readers whose selectors match this series, as an index into reader_sets_.
+    uint32_t readers = 0;
+    bool seen = false;
+    // Read only by instant selectors without offset, which are evaluated at
+    // the engine's now and so need only the newest sample: no window unless a
+    // sample arrives timestamped ahead of klaxon's clock (see Apply).
+    bool window_if_ahead = false;
   };
   // The newest sample at or before `at_ms`, if any.
   static std::optional<Point> NewestAt(const Series& series, int64_t at_ms);
@@ -178,6 +183,8 @@ class Engine : public SeriesReader {
   void RecordPending(Rule& rule, const std::vector<AlertTransition>& transitions);
   void ForgetPending(Rule& rule);
   void Subscribe(SeriesId id, Series& series);
+  // Lists every selector of the records, rules and SLOs once, for Subscribe.
+  void IndexSelectors();
   // Calls `check` for every stored series that may match `matchers`.
   void ForCandidates(const std::vector<LabelMatcher>& matchers,
                      const std::function<void(SeriesId, const Series&)>& check) const
@@ -244,9 +251,27 @@ class Engine : public SeriesReader {
   // Series ids by "name\xffvalue" of each of their labels, ascending: a
   // selector's equality matchers narrow its search to the shortest list.
   absl::flat_hash_map<std::string, std::vector<SeriesId>> postings_;
+  // Every selector of every reader, with the reader (records_ indexes, then
+  // rules_ indexes offset by records_.size(); -1 for an SLO's). A new series
+  // is checked only against those listed under one of its labels
+  // ("name\xffvalue", an equality matcher of theirs) and the unindexed ones,
+  // not against every selector of every rule.
+  struct SelectorUse {
+    int reader;
+    SelectorReach reach;
+  };
+  std::vector<SelectorUse> selector_uses_;
+  absl::flat_hash_map<std::string, std::vector<int>> uses_by_label_;
+  std::vector<int> unindexed_uses_;
+  // Each distinct reader list once: series read by the same rules share it.
+  // [0] is the empty list.
+  std::vector<std::vector<int>> reader_sets_{{}};
+  absl::flat_hash_map<std::vector<int>, uint32_t> reader_set_ids_;
 
   mutable std::mutex series_mu_;  // guards series_ for SeriesSnapshot()
   std::vector<Series> series_ ABSL_GUARDED_BY(series_mu_);
+  // The sources' latest words about a series, for the few that have any.
+  absl::flat_hash_map<SeriesId, std::string> notes_ ABSL_GUARDED_BY(series_mu_);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

@@ -134,6 +134,23 @@ TEST_F(EngineTest, RecordsHowLateTicksAndForDeadlinesRan) {
   EXPECT_EQ(engine_->tick_duration().count, 2u);
 }
 
+// A series read only by `probe_success == 0` keeps just its newest sample,
+// unless a sample arrives stamped ahead of klaxon's clock (a pusher whose clock
+// runs fast): until the clock reaches it, the rule must still see the sample
+// before it, as Prometheus would, rather than nothing.
+TEST_F(EngineTest, ASampleFromAheadOfTheClockDoesNotHideTheOneBeforeIt) {
+  const absl::Time first = clock_.WallNow();
+  Probe(0);
+  clock_.Advance(absl::Seconds(1));
+  engine_->Ingest({{{probe_, absl::ToUnixMillis(first + absl::Seconds(20)), 0}}, {}});
+  engine_->ProcessPending();
+  clock_.Advance(absl::Seconds(29));
+  engine_->ProcessPending();
+  std::vector<Incident> incidents = Incidents();
+  ASSERT_EQ(incidents.size(), 1u) << "the alert stayed pending from the first sample";
+  EXPECT_EQ(incidents[0].first_evidence, first);
+}
+
 TEST_F(EngineTest, AConditionThatClearsBeforeForOpensNothing) {
   Probe(0);
   clock_.Advance(absl::Seconds(10));

@@ -1719,7 +1719,7 @@ std::vector<SelectorReach> SelectorReaches(const Expr& expr, absl::Duration look
   VisitSelectors(expr, [&](const VectorSelector& s, std::optional<absl::Duration> range) {
     // A negative offset reads later samples: the window ends after the instant.
     const absl::Duration reach = range.value_or(lookback) + s.offset;
-    out.push_back({&s, std::max(reach, absl::ZeroDuration())});
+    out.push_back({&s, std::max(reach, absl::ZeroDuration()), !range.has_value()});
   });
   return out;
 }

@@ -187,6 +187,7 @@ std::vector<const VectorSelector*> Selectors(const Expr& expr);
 struct SelectorReach {
   const VectorSelector* selector;
   absl::Duration reach;
+  bool instant;  // not under a range
 };
 std::vector<SelectorReach> SelectorReaches(const Expr& expr, absl::Duration lookback);
 
