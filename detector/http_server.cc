@@ -116,10 +116,17 @@ bool IsParseError(const beast::error_code& ec) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  static constexpr size_t kReadSize = 64 * 1024;
+
   Session(tcp::socket socket, const HttpHandler& handler, const HttpServerOptions& options)
       : stream_(std::move(socket)), handler_(handler), options_(options) {}
 
-  void Start() { ReadHeader(); }
+  void Start() {
+    // Beast reads at most the buffer's free capacity, and at least 512 bytes:
+    // an empty buffer would take a 450 kB push body in 900 recv() calls.
+    buffer_.reserve(kReadSize);
+    ReadHeader();
+  }
 
   // Called on the I/O thread only. Cancels whatever is pending; the completion
   // handlers then see operation_aborted and drop their reference.
