@@ -220,6 +220,7 @@ absl::Status Engine::Init() {
 void Engine::Start() {
   std::lock_guard lock(queue_mu_);
   stopping_ = false;
+  started_ = true;
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -229,6 +230,7 @@ void Engine::Stop() {
     stopping_ = true;
   }
   queue_cv_.notify_all();
+  room_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(queue_mu_);
   for (auto& request : resolve_requests_) {
@@ -240,7 +242,14 @@ void Engine::Stop() {
 void Engine::Ingest(SampleBatch batch) {
   samples_ingested_.fetch_add(batch.samples.size(), std::memory_order_relaxed);
   {
-    std::lock_guard lock(queue_mu_);
+    std::unique_lock lock(queue_mu_);
+    // Backpressure: a source faster than the engine waits here (a pusher's
+    // 2xx comes later) instead of queueing without bound. Only while the
+    // engine's thread runs; tests drive ProcessPending() by hand.
+    room_cv_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return queued_samples_ < kMaxQueuedSamples || stopping_ || !started_;
+    });
+    queued_samples_ += batch.samples.size();
     queue_.push_back(std::move(batch));
   }
   queue_cv_.notify_one();
@@ -339,7 +348,9 @@ void Engine::ProcessPending() {
     std::lock_guard lock(queue_mu_);
     batches.swap(queue_);
     resolves.swap(resolve_requests_);
+    queued_samples_ = 0;
   }
+  room_cv_.notify_all();
   for (auto& request : resolves) HandleResolve(*request, clock_.WallNow());
   std::vector<bool> dirty(records_.size() + rules_.size(), false);
   for (const SampleBatch& batch : batches) Apply(batch, dirty);

@@ -78,7 +78,9 @@ class Engine : public SeriesReader {
   void Start();
   void Stop();
 
-  // Queues a batch and wakes the engine thread. Thread-safe.
+  // Queues a batch and wakes the engine thread; while the engine's thread
+  // runs and a million samples are already queued, waits for it to take them.
+  // Thread-safe.
   void Ingest(SampleBatch batch);
   // A person resolves an incident by hand: recorded on the engine's thread,
   // which also stops its alert, if still firing, from opening a new incident
@@ -276,6 +278,10 @@ class Engine : public SeriesReader {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::vector<SampleBatch> queue_ ABSL_GUARDED_BY(queue_mu_);
+  // Samples in queue_; Ingest() waits on room_cv_ while there are this many.
+  static constexpr size_t kMaxQueuedSamples = 1'000'000;
+  size_t queued_samples_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  std::condition_variable room_cv_;
   struct ResolveRequest {
     int64_t number;
     std::string actor;
@@ -285,6 +291,7 @@ class Engine : public SeriesReader {
   std::vector<std::unique_ptr<ResolveRequest>> resolve_requests_ ABSL_GUARDED_BY(queue_mu_);
   void HandleResolve(ResolveRequest& request, absl::Time now);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool started_ ABSL_GUARDED_BY(queue_mu_) = false;  // the engine's thread runs Loop()
   std::atomic<uint64_t> samples_ingested_{0};
   DurationHistogram tick_duration_;
   DurationHistogram tick_lateness_;

@@ -1,6 +1,9 @@
 #include "detector/engine.h"
 
+#include <chrono>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -149,6 +152,53 @@ TEST_F(EngineTest, ASampleFromAheadOfTheClockDoesNotHideTheOneBeforeIt) {
   std::vector<Incident> incidents = Incidents();
   ASSERT_EQ(incidents.size(), 1u) << "the alert stayed pending from the first sample";
   EXPECT_EQ(incidents[0].first_evidence, first);
+}
+
+// A source faster than the engine waits in Ingest() once a million samples
+// are queued, rather than queueing without bound; it goes on when the engine
+// catches up.
+TEST_F(EngineTest, IngestWaitsWhileTheEngineIsAMillionSamplesBehind) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> busy;
+  bool signalled = false;
+  // The engine's thread is held in the outbox callback of the first incident.
+  engine_ = std::make_unique<Engine>(
+      config_, index_, *ledger_, clock_,
+      [&] {
+        if (signalled) return;
+        signalled = true;
+        busy.set_value();
+        released.wait_for(std::chrono::seconds(30));
+      },
+      EngineOptionsFor(config_.rules_settings));
+  ASSERT_TRUE(engine_->Init().ok());
+  engine_->Start();
+  engine_->Ingest({{{probe_, absl::ToUnixMillis(clock_.WallNow()), 0}}, {}});
+  for (int i = 0; i < 1000 && ledger_->PendingAlerts()->empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(ledger_->PendingAlerts()->empty());
+  clock_.Advance(absl::Seconds(31));
+  engine_->Ingest({{{probe_, absl::ToUnixMillis(clock_.WallNow()), 0}}, {}});
+  ASSERT_EQ(busy.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+
+  SeriesId other = index_.Intern({{"__name__", "pushed"}});
+  auto batch = [&](int64_t first_ms, int n) {
+    SampleBatch b;
+    for (int i = 0; i < n; ++i) b.samples.push_back({other, first_ms + i, 1.0});
+    return b;
+  };
+  // Each starts under the bound, so each returns at once: 1.2 million queued.
+  engine_->Ingest(batch(1, 600'000));
+  engine_->Ingest(batch(600'001, 600'000));
+  std::future<void> third = std::async(std::launch::async, [&] { engine_->Ingest(batch(1'200'001, 10)); });
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "1.2 million samples queued and the engine busy: the third batch waits";
+  release.set_value();
+  EXPECT_EQ(third.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  engine_->Stop();
+  EXPECT_EQ(engine_->samples_ingested(), 1'200'012u);
 }
 
 TEST_F(EngineTest, AConditionThatClearsBeforeForOpensNothing) {
