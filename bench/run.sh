@@ -14,6 +14,8 @@ cmake --build "$build" -j2 --target detector_benchmark window_benchmark prom_tex
 # the benchmark's own 9.7 MB body.
 /usr/bin/time -f 'prom_text_benchmark peak RSS: %M KiB' \
   "$build"/bench/prom_text_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+# Push ingest (issue 6, figure 3): wrk against `klaxon run`, about a minute.
+bench/push/run.sh "$build"
 if [ "${SOURCES:-1}" != 0 ]; then
   bench/sources/run.sh "$build"
 fi

@@ -7,7 +7,7 @@
 # (push_metric{instance="iNNNNN",job="bench"}), read by one rule.
 #
 # Usage: bench/push/run.sh [BUILD_DIR]   (default: build)
-# Environment: REPS [5] wrk runs of SECONDS [10], CONNECTIONS [4], SAMPLES [10000].
+# Environment: REPS [5] wrk runs of RUN_SECONDS [10], CONNECTIONS [4], SAMPLES [10000].
 set -euo pipefail
 
 build=${1:-build}
@@ -15,11 +15,11 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 REPS=${REPS:-5}
-SECONDS_PER_RUN=${SECONDS:-10}
+SECONDS_PER_RUN=${RUN_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-4}
 SAMPLES=${SAMPLES:-10000}
 
-command -v wrk >/dev/null || bench/sources/setup-peers.sh
+bench/sources/setup-peers.sh  # wrk and curl among them
 cmake --build "$build" -j2 --target klaxon probe_bench
 
 work=$(mktemp -d /tmp/klaxon-push-bench.XXXXXX)

@@ -3,7 +3,7 @@
 # measures them with, from Debian 12; only those missing. Safe to run again.
 set -euo pipefail
 
-packages=(mtail prometheus-blackbox-exporter nginx-light time util-linux)
+packages=(mtail prometheus-blackbox-exporter nginx-light time util-linux wrk curl)
 
 missing=()
 for p in "${packages[@]}"; do
