@@ -267,6 +267,13 @@ std::shared_ptr<const re2::RE2> CompiledAnchored(const std::string& regex) {
 // ---------------------------------------------------------------------------
 // Evaluation
 
+// Whether every series the selector matches has the same metric name.
+bool PinsMetricName(const VectorSelector& selector) {
+  return std::any_of(selector.matchers.begin(), selector.matchers.end(), [](const LabelMatcher& m) {
+    return m.name() == kMetricNameLabel && m.op() == LabelMatcher::Op::kEqual && !m.value().empty();
+  });
+}
+
 class Evaluation {
  public:
   Evaluation(const SeriesReader& reader, int64_t at_ms, const EvalOptions& options)
@@ -342,7 +349,10 @@ class Evaluation {
     return out;
   }
 
-  absl::StatusOr<Value> EvalCall(const Call& call) {
+  // With `keep`, only the samples whose value it accepts (for a comparison
+  // with a number; see FilteredByNumber).
+  absl::StatusOr<Value> EvalCall(const Call& call,
+                                 std::optional<absl::FunctionRef<bool(double)>> keep = std::nullopt) {
     const rules_internal::FunctionSignature* sig = rules_internal::LookupFunction(call.function);
     if (sig == nullptr) {
       return absl::InvalidArgumentError(
@@ -360,7 +370,10 @@ class Evaluation {
           absl::StrCat("wrong arguments in call to function \"", call.function, "\""));
     }
     for (size_t i = 0; i < sig->arg_types.size() && i < call.args.size(); ++i) {
-      if (sig->arg_types[i] == ValueType::kRangeVector) return RangeCall(*sig, call, i);
+      if (sig->arg_types[i] == ValueType::kRangeVector) return RangeCall(*sig, call, i, keep);
+    }
+    if (keep) {  // callers pass `keep` only for range functions
+      return absl::InternalError("a filter passed to a function without a range argument");
     }
     const FunctionId id = sig->id;
     switch (id) {
@@ -505,7 +518,8 @@ class Evaluation {
 
   // A function of a range vector: one value per series with samples in the range.
   absl::StatusOr<Value> RangeCall(const rules_internal::FunctionSignature& sig, const Call& call,
-                                  size_t matrix_arg) {
+                                  size_t matrix_arg,
+                                  std::optional<absl::FunctionRef<bool(double)>> keep) {
     const auto* ms = std::get_if<MatrixSelector>(&call.args[matrix_arg]->node);
     if (ms == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -529,6 +543,9 @@ class Evaluation {
 
     const FunctionId id = sig.id;
     const bool keeps_name = id == FunctionId::kLastOverTime;  // it acts like a selector
+    // Series of one metric name are distinct without it too: no duplicate
+    // check, and a filter can drop a sample before its labels are copied.
+    const bool distinct = keeps_name || PinsMetricName(ms->selector);
     InstantVector out;
     bool any_series = false;
     absl::Status error;
@@ -553,15 +570,18 @@ class Evaluation {
           }
           const std::optional<double> v = rules_internal::RangeFunction(id, points, ctx);
           if (!v.has_value()) return;
+          if (keep && distinct && !(*keep)(*v)) return;
           out.push_back(VectorSample{keeps_name ? labels : labels.WithoutMetricName(), *v,
                                      keeps_name ? std::optional<SeriesId>(series) : std::nullopt});
         });
     if (!error.ok()) return error;
     if (id == FunctionId::kAbsentOverTime) {
       if (any_series) return InstantVector{};
-      return InstantVector{VectorSample{AbsentLabels(ms->selector), 1.0, std::nullopt}};
+      out = InstantVector{VectorSample{AbsentLabels(ms->selector), 1.0, std::nullopt}};
+    } else if (!distinct) {
+      if (absl::Status st = CheckDistinctLabelsets(out); !st.ok()) return st;
     }
-    if (absl::Status st = CheckDistinctLabelsets(out); !st.ok()) return st;
+    if (keep) std::erase_if(out, [&keep](const VectorSample& s) { return !(*keep)(s.value); });
     return out;
   }
 
@@ -860,7 +880,7 @@ class Evaluation {
     if (b.lhs == nullptr || b.rhs == nullptr) {
       return absl::InvalidArgumentError("binary expression without an operand");
     }
-    if (std::optional<InstantVector> filtered = SelectorComparedWithNumber(b)) {
+    if (std::optional<absl::StatusOr<Value>> filtered = FilteredByNumber(b)) {
       return *std::move(filtered);
     }
     absl::StatusOr<Value> lhs = Eval(*b.lhs);
@@ -904,25 +924,38 @@ class Evaluation {
     }
   }
 
-  // A selector compared with a number without `bool` (`probe_success == 0`,
-  // `x > 100`), the usual shape of an alert, is a filter: only the series that
-  // pass are copied and sorted, not every series the selector reads. The
-  // result is VectorScalar's over the whole selection.
-  std::optional<InstantVector> SelectorComparedWithNumber(const BinaryExpr& b) const {
+  // A selector or a range function compared with a number without `bool`
+  // (`probe_success == 0`, `rate(errors_total[5m]) > 10`), the usual shape of
+  // an alert, is a filter: only the series that pass are copied (and, for a
+  // selector, sorted), not every series read. The result is VectorScalar's
+  // over the whole operand.
+  std::optional<absl::StatusOr<Value>> FilteredByNumber(const BinaryExpr& b) {
     if (!IsComparison(b.op) || b.return_bool) return std::nullopt;
-    const auto* selector = std::get_if<VectorSelector>(&b.lhs->node);
+    const Expr* operand = b.lhs.get();
     const auto* number = std::get_if<NumberLiteral>(&b.rhs->node);
-    const bool number_on_left = selector == nullptr;
+    const bool number_on_left = number == nullptr;
     if (number_on_left) {
-      selector = std::get_if<VectorSelector>(&b.rhs->node);
+      operand = b.rhs.get();
       number = std::get_if<NumberLiteral>(&b.lhs->node);
     }
-    if (selector == nullptr || number == nullptr) return std::nullopt;
+    if (number == nullptr) return std::nullopt;
     const double scalar = number->value;
-    return Select(*selector, nullptr, [&b, scalar, number_on_left](double value) {
+    auto keep = [&b, scalar, number_on_left](double value) {
       return number_on_left ? ElemBinop(b.op, scalar, value).second
                             : ElemBinop(b.op, value, scalar).second;
-    });
+    };
+    if (const auto* selector = std::get_if<VectorSelector>(&operand->node)) {
+      return absl::StatusOr<Value>(Select(*selector, nullptr, keep));
+    }
+    if (const auto* call = std::get_if<Call>(&operand->node)) {
+      const rules_internal::FunctionSignature* sig = rules_internal::LookupFunction(call->function);
+      if (sig != nullptr && sig->variadic == 0 && call->args.size() == sig->arg_types.size() &&
+          std::find(sig->arg_types.begin(), sig->arg_types.end(), ValueType::kRangeVector) !=
+              sig->arg_types.end()) {
+        return EvalCall(*call, keep);
+      }
+    }
+    return std::nullopt;
   }
 
   // `scalar_on_left` says the scalar was the left operand; a comparison still

@@ -196,6 +196,35 @@ TEST_F(EvaluatorTest, SelectorComparedWithNumberAsTheGeneralPath) {
                           R"(m{i="6", job="j"}=+Inf)"));
 }
 
+// The same for a range function compared with a number (`rate(x[5m]) > 10`),
+// including the duplicate-labelset error when the selector spans metric names.
+TEST_F(EvaluatorTest, RangeFunctionComparedWithNumberAsTheGeneralPath) {
+  // rate(c[5m]): 0.4, 4 and 0; d{i="0"} has c{i="0"}'s labels without the name.
+  AddSamples(R"(c{i="0", job="j"})", {{120, 0}, {60, 60}, {0, 120}});
+  AddSamples(R"(c{i="1", job="j"})", {{120, 0}, {60, 600}, {0, 1200}});
+  AddSamples(R"(c{i="2", job="j"})", {{120, 5}, {60, 5}, {0, 5}});
+  AddSamples(R"(d{i="0", job="j"})", {{120, 0}, {60, 6}, {0, 12}});
+  for (const char* op : {"==", "!=", "<", "<=", ">", ">="}) {
+    for (const char* call : {"rate(c[5m])", "max_over_time(c[5m])", "last_over_time(c[5m])",
+                             "absent_over_time(nothing[5m])", "rate({job=\"j\"}[5m])",
+                             "rate({__name__=~\"c|d\", i=\"1\"}[5m])"}) {
+      for (const char* number : {"0", "1", "5"}) {
+        const std::string fast = absl::StrCat(call, " ", op, " ", number);
+        const std::string general = absl::StrCat(call, " ", op, " (", number, " + 0)");
+        EXPECT_EQ(EvalError(fast), EvalError(general)) << fast;
+        if (!EvalError(fast).empty()) continue;
+        EXPECT_EQ(Rows(EvalVector(fast)), Rows(EvalVector(general))) << fast;
+        const std::string left = absl::StrCat(number, " ", op, " ", call);
+        EXPECT_EQ(Rows(EvalVector(left)),
+                  Rows(EvalVector(absl::StrCat("(", number, " + 0) ", op, " ", call))))
+            << left;
+      }
+    }
+  }
+  EXPECT_THAT(EvalError("rate({job=\"j\"}[5m]) > 5"), HasSubstr("same labelset"));
+  EXPECT_THAT(Rows(EvalVector("rate(c[5m]) > 1")), ElementsAre(R"({i="1", job="j"}=4)"));
+}
+
 TEST_F(EvaluatorTest, VectorScalarComparisonWithBoolGivesZeroOrOne) {
   Add(R"(probe_success{probe="api"})", 0);
   Add(R"(probe_success{probe="web"})", 1);
