@@ -2,7 +2,9 @@
 # Runs klaxon's benchmarks from a build folder (default: build) and prints the
 # results; bench/RESULTS.md records them with the command that made them.
 # The micro-benchmarks first, then the sources against their peers (mtail, the
-# blackbox exporter: bench/sources/run.sh, about 7 minutes; SOURCES=0 skips it).
+# blackbox exporter: bench/sources/run.sh, about 7 minutes; SOURCES=0 skips it),
+# push ingest (bench/push/run.sh) and the whole system against Prometheus,
+# the blackbox exporter and Alertmanager (bench/system/run.sh).
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -18,4 +20,10 @@ cmake --build "$build" -j2 --target detector_benchmark window_benchmark prom_tex
 bench/push/run.sh "$build"
 if [ "${SOURCES:-1}" != 0 ]; then
   bench/sources/run.sh "$build"
+fi
+# Detection to ticket and scrape cost against Prometheus + the blackbox
+# exporter + Alertmanager (issue 6, figures 1 and 2): about 14 minutes;
+# SYSTEM=0 skips it.
+if [ "${SYSTEM:-1}" != 0 ]; then
+  bench/system/run.sh "$build"
 fi
