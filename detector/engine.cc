@@ -276,6 +276,10 @@ std::optional<absl::Time> Engine::NextWakeup() const {
   if (next_tick_ && (!next || *next_tick_ < *next)) next = next_tick_;
   for (const Rule& rule : rules_) {
     std::optional<absl::Time> due = rule.alerting->NextDeadline();
+    if (rule.owed) {
+      const absl::Time owed = NextArrivalEvaluation(rule);
+      if (!due || owed < *due) due = owed;
+    }
     if (due && (!next || *due < *next)) next = due;
   }
   return next;
@@ -383,7 +387,15 @@ void Engine::ProcessPending() {
     for (Slo& slo : slos_) UpdateSlo(slo, now, dirty);
   }
   for (int i : rule_order_) {
-    if (dirty[records_.size() + i]) EvaluateRule(i, now);
+    Rule& rule = rules_[i];
+    rule.owed |= dirty[records_.size() + i];
+    if (!rule.owed) continue;
+    if (!tick && now < NextArrivalEvaluation(rule)) continue;  // NextWakeup() comes back
+    const absl::Duration started_rule = clock_.MonotonicNow();
+    EvaluateRule(i, now);
+    rule.owed = false;
+    rule.last_evaluated = now;
+    rule.last_cost = clock_.MonotonicNow() - started_rule;
   }
   for (int i : rule_order_) {
     Rule& rule = rules_[i];
@@ -517,7 +529,7 @@ void Engine::Subscribe(SeriesId id, Series& series) {
     series.readers = it->second;
   }
   if (history) {
-    series.window = std::make_unique<SampleWindow>();
+    series.windowed = true;
   } else {
     series.window_if_ahead = true;
   }
@@ -540,12 +552,12 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
       // Until klaxon's clock reaches this sample, selections must still see
       // the one before it (a pusher's clock running ahead): keep history.
       series.window_if_ahead = false;
-      series.window = std::make_unique<SampleWindow>();
-      if (series.newest) series.window->Append(*series.newest, series.newest->timestamp_ms);
+      series.windowed = true;
+      if (series.newest) series.window.Append(*series.newest, series.newest->timestamp_ms);
     }
     series.newest = Point{sample.timestamp_ms, sample.value};
-    if (series.window) {
-      series.window->Append(*series.newest, sample.timestamp_ms - series.retention_ms);
+    if (series.windowed) {
+      series.window.Append(*series.newest, sample.timestamp_ms - series.retention_ms);
     }
     for (int reader : reader_sets_[series.readers]) {
       dirty[reader] = true;
@@ -567,7 +579,7 @@ void Engine::Apply(const SampleBatch& batch, std::vector<bool>& dirty) {
 std::optional<SeriesReader::Point> Engine::NewestAt(const Series& series, int64_t at_ms) {
   // The window's newest point is `newest`: no need to reach into the window.
   if (series.newest && series.newest->timestamp_ms <= at_ms) return series.newest;
-  if (series.window) return series.window->NewestAt(at_ms);
+  if (series.windowed) return series.window.NewestAt(at_ms);
   return std::nullopt;
 }
 
@@ -611,13 +623,14 @@ void Engine::SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_m
   std::lock_guard lock(series_mu_);
   std::vector<Point> points;
   ForCandidates(matchers, [&](SeriesId id, const Series& series) {
-    if (!series.window) return;
-    points.clear();
-    series.window->CopyRange(at_ms - range_ms, at_ms, points);
-    std::erase_if(points, [](const Point& p) { return IsStaleNaN(p.value); });
-    if (points.empty()) return;
+    if (!series.windowed) return;
+    // Matched first: a candidate the other matchers refuse is not decoded.
     const Labels& labels = index_.Get(id);
-    if (MatchesAll(matchers, labels)) visit(id, labels, points);
+    if (!MatchesAll(matchers, labels)) return;
+    points.clear();
+    series.window.CopyRange(at_ms - range_ms, at_ms, points);
+    std::erase_if(points, [](const Point& p) { return IsStaleNaN(p.value); });
+    if (!points.empty()) visit(id, labels, points);
   });
 }
 

@@ -145,6 +145,12 @@ class Engine : public SeriesReader {
     // Open incidents of an auto_resolve = false rule whose condition cleared,
     // waiting for a person; noted on the timeline once per clearing.
     absl::flat_hash_set<uint64_t> awaiting_person;
+    // What the last evaluation cost (monotonic), when it ran, and an
+    // evaluation owed by samples that arrived too soon after it (see
+    // kArrivalEvaluationShare).
+    absl::Duration last_cost;
+    absl::Time last_evaluated = absl::InfinitePast();
+    bool owed = false;
   };
   struct Record {
     std::unique_ptr<RecordingRule> recording;
@@ -155,16 +161,19 @@ class Engine : public SeriesReader {
     std::unique_ptr<SloTracker> tracker;
     const SloConfig* config;
   };
-  // One per series ever seen, a million of them at scale: 48 bytes, with
+  // One per series ever seen, a million of them at scale: 64 bytes, with
   // what is shared between series (reader lists) or rare (notes) kept aside.
   struct Series {
     std::optional<Point> newest;  // for /metrics, and all a series no rule reads keeps
-    // Only for series some rule reads: samples reaching back `retention_ms`.
-    std::unique_ptr<SampleWindow> window;
+    // Only for series some rule reads (`windowed`): samples reaching back
+    // `retention_ms`. Inline, not behind a pointer: a tick reads every window
+    // a rule selects, and one cache miss fewer a series is a tenth of a tick.
+    SampleWindow window;
     int64_t retention_ms = 0;
     // Readers whose selectors match this series, as an index into reader_sets_.
     uint32_t readers = 0;
     bool seen = false;
+    bool windowed = false;
     // Read only by instant selectors without offset, which are evaluated at
     // the engine's now and so need only the newest sample: no window unless a
     // sample arrives timestamped ahead of klaxon's clock (see Apply).
@@ -213,6 +222,15 @@ class Engine : public SeriesReader {
   // `rule` whose evidence it carries are judged by the rule from now on.
   static void Confirm(Rule& rule, const Labels& series_labels);
   std::optional<absl::Time> NextWakeup() const;
+  // When samples may next evaluate `rule` on arrival: a rule's evaluations on
+  // arrival take at most 1/kArrivalEvaluationShare of the engine's time, so
+  // that a rule over 100,000 series, scraped by 100 targets, is not evaluated
+  // whole 20 times a second. A rule costing 10 us is evaluated on every
+  // arrival; one costing 10 ms waits up to half a second.
+  static constexpr int kArrivalEvaluationShare = 50;
+  static absl::Time NextArrivalEvaluation(const Rule& rule) {
+    return rule.last_evaluated + rule.last_cost * kArrivalEvaluationShare;
+  }
 
   const Config& config_;
   SeriesIndex& index_;

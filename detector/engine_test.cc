@@ -201,6 +201,30 @@ TEST_F(EngineTest, IngestWaitsWhileTheEngineIsAMillionSamplesBehind) {
   EXPECT_EQ(engine_->samples_ingested(), 1'200'012u);
 }
 
+// A rule whose evaluation is costly is evaluated on arrival at most once per
+// 50 times its cost; the tick and the deferred evaluation still come. Here
+// opening the incident "costs" 10 ms (the clock moves while it is written), so
+// samples cannot evaluate the rule again for 500 ms.
+TEST_F(EngineTest, ACostlyRuleIsEvaluatedOnArrivalAtMostOncePerFiftyTimesItsCost) {
+  engine_ = std::make_unique<Engine>(
+      config_, index_, *ledger_, clock_, [this] { clock_.Advance(absl::Milliseconds(10)); },
+      EngineOptionsFor(config_.rules_settings));
+  ASSERT_TRUE(engine_->Init().ok());
+  Probe(0);
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();  // the tick's evaluation opens the incident
+  ASSERT_EQ(Incidents().size(), 1u);
+  const absl::Time evaluated = clock_.WallNow() - absl::Milliseconds(10);
+
+  clock_.Advance(absl::Milliseconds(100));
+  Probe(1);
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kOpen) << "too soon after a 10 ms evaluation";
+  clock_.Advance(evaluated + absl::Milliseconds(500) - clock_.WallNow());
+  engine_->ProcessPending();
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+  EXPECT_EQ(Incidents()[0].resolved_at, evaluated + absl::Milliseconds(500));
+}
+
 TEST_F(EngineTest, AConditionThatClearsBeforeForOpensNothing) {
   Probe(0);
   clock_.Advance(absl::Seconds(10));
