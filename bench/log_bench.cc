@@ -4,7 +4,7 @@
 // file with the same ten patterns and checks that the counts agree.
 //
 //   log_bench generate --out=FILE [--lines=2000000] [--seed=20240310]
-//   log_bench match --file=FILE --patterns=mixed|literal|none
+//   log_bench match --file=FILE --patterns=mixed|literal|none [--read_chunk_bytes=N]
 //   log_bench split --file=FILE        (pread + memchr only: the ceiling)
 //   log_bench mtail-program --patterns=mixed|literal   (the same ten, for mtail)
 //
@@ -369,6 +369,10 @@ int Match(int argc, char** argv) {
   LogTailerOptions tailer_options;
   tailer_options.paths = {path};
   tailer_options.start_at_beginning = true;
+  if (const char* v = Flag(argc, argv, "read_chunk_bytes");
+      v != nullptr && !absl::SimpleAtoi(v, &tailer_options.read_chunk_bytes)) {
+    return 2;
+  }
   LogTailer tailer(std::move(tailer_options), {});
 
   const Usage before = SelfUsage();
@@ -467,7 +471,8 @@ int main(int argc, char** argv) {
   if (command == "mtail-program") return klaxon::PrintMtailProgram(argc, argv);
   std::fprintf(stderr,
                "usage: log_bench generate --out=FILE [--lines=N] [--seed=N]\n"
-               "       log_bench match --file=FILE --patterns=mixed|literal|none\n"
+               "       log_bench match --file=FILE --patterns=mixed|literal|none"
+               " [--read_chunk_bytes=N]\n"
                "       log_bench split --file=FILE\n"
                "       log_bench mtail-program --patterns=mixed|literal\n");
   return 2;

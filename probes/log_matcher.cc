@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "probes/internal/literal_scanner.h"
 #include "re2/re2.h"
 
 namespace klaxon {
@@ -92,6 +93,28 @@ size_t FindNulOrNonAscii(const char* p, size_t n, size_t from) {
   return n;
 }
 
+// The offsets of the line ends of a block: an array with room for a block of
+// nothing but newlines, so that ScanLines stores without checking for room
+// (pages never written are never committed).
+class LineEnds {
+ public:
+  LineEnds() : ends_(new uint32_t[kBlockBytes + 1]) {}
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  uint32_t operator[](size_t i) const { return ends_[i]; }
+  uint32_t back() const { return ends_[size_ - 1]; }
+  const uint32_t* data() const { return ends_.get(); }
+  void clear() { size_ = 0; }
+  void push_back(uint32_t end) { ends_[size_++] = end; }
+  // Where the next ends go; `added` of them are kept.
+  uint32_t* next() { return ends_.get() + size_; }
+  void grow(size_t added) { size_ += added; }
+
+ private:
+  std::unique_ptr<uint32_t[]> ends_;
+  size_t size_ = 0;
+};
+
 // Newlines and NUL-or-non-ASCII bytes of 64 bytes, one bit per byte.
 struct ByteMasks {
   uint64_t newline;
@@ -100,7 +123,7 @@ struct ByteMasks {
 
 // Records one 64-byte step of ScanLines: its newlines as line ends, and the
 // lines (numbered by `ends`) that hold a suspect byte, once each.
-[[gnu::always_inline]] inline void RecordMasks(ByteMasks m, size_t at, std::vector<uint32_t>& ends,
+[[gnu::always_inline]] inline void RecordMasks(ByteMasks m, size_t at, LineEnds& ends,
                                                std::vector<uint32_t>& suspects) {
   while (m.suspect != 0) {
     int b = __builtin_ctzll(m.suspect);
@@ -112,15 +135,34 @@ struct ByteMasks {
     if (later_newlines == 0) break;
     m.suspect &= ~((later_newlines & (~later_newlines + 1)) - 1);
   }
-  while (m.newline != 0) {
-    ends.push_back(static_cast<uint32_t>(at + __builtin_ctzll(m.newline)));
-    m.newline &= m.newline - 1;
+  // Most steps hold no newline or one, in no pattern a branch predicts: the
+  // first is stored whether there is one or not (in room past the ends, as
+  // the step starts at or past the ends' count), and counted only if there is.
+  uint32_t* out = ends.next();
+  out[0] = static_cast<uint32_t>(at + __builtin_ctzll(m.newline | uint64_t{1} << 63));
+  size_t added = m.newline != 0 ? 1 : 0;
+  for (uint64_t rest = m.newline & (m.newline - 1); rest != 0; rest &= rest - 1) {
+    out[added++] = static_cast<uint32_t>(at + __builtin_ctzll(rest));
   }
+  ends.grow(added);
 }
 
 // Returns where the vector loop stopped; the caller finishes byte by byte.
 #if defined(__x86_64__)
-[[gnu::target("avx2")]] size_t ScanLinesAvx2(const char* p, size_t n, std::vector<uint32_t>& ends,
+[[gnu::target("avx512bw")]] size_t ScanLinesAvx512(const char* p, size_t n, LineEnds& ends,
+                                                   std::vector<uint32_t>& suspects) {
+  const __m512i newline = _mm512_set1_epi8('\n');
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i v = _mm512_loadu_si512(p + i);
+    ByteMasks m{_mm512_cmpeq_epi8_mask(v, newline),
+                _mm512_movepi8_mask(v) | _mm512_testn_epi8_mask(v, v)};
+    RecordMasks(m, i, ends, suspects);
+  }
+  return i;
+}
+
+[[gnu::target("avx2")]] size_t ScanLinesAvx2(const char* p, size_t n, LineEnds& ends,
                                              std::vector<uint32_t>& suspects) {
   const __m256i newline = _mm256_set1_epi8('\n');
   const __m256i zero = _mm256_setzero_si256();
@@ -142,8 +184,7 @@ struct ByteMasks {
 #endif
 
 #if defined(__SSE2__)
-size_t ScanLinesSse2(const char* p, size_t n, std::vector<uint32_t>& ends,
-                     std::vector<uint32_t>& suspects) {
+size_t ScanLinesSse2(const char* p, size_t n, LineEnds& ends, std::vector<uint32_t>& suspects) {
   const __m128i newline = _mm_set1_epi8('\n');
   const __m128i zero = _mm_setzero_si128();
   size_t i = 0;
@@ -163,15 +204,18 @@ size_t ScanLinesSse2(const char* p, size_t n, std::vector<uint32_t>& ends,
 }
 #endif
 
-// Appends the offset of each '\n' in p[0, n) to `ends`, and the index of each
-// line (as numbered by `ends`, continuing its count) that holds a NUL or
-// non-ASCII byte to `suspects`, ascending and once. One pass, 64 bytes a step.
-void ScanLines(const char* p, size_t n, std::vector<uint32_t>& ends,
-               std::vector<uint32_t>& suspects) {
+// Stores the offset of each '\n' in p[0, n) (n <= kBlockBytes) in the empty
+// `ends`, and the index of each line (as numbered by `ends`) that holds a NUL
+// or non-ASCII byte in `suspects`, ascending and once. One pass, 64 bytes a
+// step.
+void ScanLines(const char* p, size_t n, LineEnds& ends, std::vector<uint32_t>& suspects) {
   size_t i = 0;
 #if defined(__x86_64__)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512bw");
   static const bool has_avx2 = __builtin_cpu_supports("avx2");
-  i = has_avx2 ? ScanLinesAvx2(p, n, ends, suspects) : ScanLinesSse2(p, n, ends, suspects);
+  i = has_avx512 ? ScanLinesAvx512(p, n, ends, suspects)
+      : has_avx2 ? ScanLinesAvx2(p, n, ends, suspects)
+                 : ScanLinesSse2(p, n, ends, suspects);
 #elif defined(__SSE2__)
   i = ScanLinesSse2(p, n, ends, suspects);
 #endif
@@ -544,6 +588,9 @@ struct LogMatcher::Impl {
   std::vector<MatchState> matches;
   std::vector<size_t> literal_matches;  // Literal database id -> matches index.
   std::vector<size_t> regex_matches;    // Regex database id -> matches index.
+  // Finds the literals; where it cannot (no AVX2, too many literals), the
+  // Hyperscan literal database does.
+  std::unique_ptr<probes_internal::LiteralScanner> literal_scanner;
   hs_database_t* literal_db = nullptr;
   hs_database_t* regex_db = nullptr;
   hs_scratch_t* scratch = nullptr;
@@ -556,11 +603,12 @@ struct LogMatcher::Impl {
   // The block being processed: its bytes, the offset of each line's end, and
   // the lines that hold a NUL or non-ASCII byte.
   const char* block = nullptr;
-  std::vector<uint32_t> line_ends;
+  LineEnds line_ends;
   std::vector<uint32_t> suspects;
   // Reused across calls so that the hot path does not allocate.
   std::vector<uint32_t> last_literal_line;
   std::vector<uint64_t> events;
+  std::vector<probes_internal::LiteralScanner::Hit> literal_hits;
   std::vector<unsigned> hits;
   std::vector<uint8_t> seen;
   std::vector<re2::StringPiece> groups;
@@ -576,6 +624,17 @@ struct LogMatcher::Impl {
   absl::string_view Line(size_t i) const {
     size_t start = i == 0 ? 0 : line_ends[i - 1] + 1;
     return absl::string_view(block + start, line_ends[i] - start);
+  }
+  // The length of the block's longest line, in one pass without branches:
+  // most blocks have no line to cut, and need no look at each line.
+  size_t LongestLine() const {
+    if (line_ends.empty()) return 0;
+    const uint32_t* ends = line_ends.data();
+    uint32_t longest = ends[0];
+    for (size_t i = 1; i < line_ends.size(); ++i) {
+      longest = std::max(longest, ends[i] - ends[i - 1] - 1);
+    }
+    return longest;
   }
   void Consume(absl::string_view text);
   void ProcessBlock();
@@ -634,7 +693,7 @@ void LogMatcher::Impl::ProcessBlock() {
   lines += n;
   for (uint32_t i : suspects) CheckBytes(Line(i));
   size_t first = 0;
-  if (options.max_line_bytes < kBlockBytes) {
+  if (options.max_line_bytes < kBlockBytes && LongestLine() > options.max_line_bytes) {
     for (size_t i = 0; i < n; ++i) {
       absl::string_view line = Line(i);
       if (line.size() <= options.max_line_bytes) continue;
@@ -651,7 +710,18 @@ void LogMatcher::Impl::MatchLines(size_t first, size_t last) {
   if (first >= last) return;
   const size_t start = first == 0 ? 0 : line_ends[first - 1] + 1;
   const size_t len = line_ends[last - 1] - start;
-  if (literal_db != nullptr && len > 0) {
+  if (literal_scanner != nullptr && len > 0) {
+    if (literal_scanner->tuning()) literal_scanner->Observe(block + start, len);
+    literal_hits.clear();
+    literal_scanner->Scan(block + start, len, literal_hits);
+    std::fill(last_literal_line.begin(), last_literal_line.end(), kNoLine);
+    for (const probes_internal::LiteralScanner::Hit& hit : literal_hits) {
+      const size_t line = first + hit.line;
+      if (last_literal_line[hit.id] == line) continue;
+      last_literal_line[hit.id] = static_cast<uint32_t>(line);
+      Count(matches[literal_matches[hit.id]], Line(line));
+    }
+  } else if (literal_db != nullptr && len > 0) {
     events.clear();
     std::fill(last_literal_line.begin(), last_literal_line.end(), kNoLine);
     LiteralScan scan{line_ends.data(), start, first, last_literal_line.data(), &events, false};
@@ -677,7 +747,16 @@ void LogMatcher::Impl::MatchLines(size_t first, size_t last) {
 }
 
 void LogMatcher::Impl::MatchLongLine(absl::string_view prefix) {
-  if (literal_db != nullptr) {
+  if (literal_scanner != nullptr) {
+    std::fill(seen.begin(), seen.end(), 0);
+    literal_hits.clear();
+    literal_scanner->Scan(prefix.data(), prefix.size(), literal_hits);
+    for (const probes_internal::LiteralScanner::Hit& hit : literal_hits) {
+      if (seen[hit.id]) continue;
+      seen[hit.id] = 1;
+      Count(matches[literal_matches[hit.id]], prefix);
+    }
+  } else if (literal_db != nullptr) {
     std::fill(seen.begin(), seen.end(), 0);
     LineScan scan{hits.data(), 0, seen.data()};
     hs_scan(literal_db, prefix.data(), static_cast<unsigned>(prefix.size()), 0, scratch,
@@ -881,7 +960,9 @@ absl::StatusOr<std::unique_ptr<LogMatcher>> LogMatcher::Create(LogMatcherOptions
     }
     return log_error(absl::StrCat("Hyperscan cannot compile the ", kind, "s: ", message));
   };
-  if (!literal_bytes.empty()) {
+  if (!literal_bytes.empty())
+    impl->literal_scanner = probes_internal::LiteralScanner::Create(literal_bytes);
+  if (!literal_bytes.empty() && impl->literal_scanner == nullptr) {
     std::vector<const char*> expressions;
     std::vector<size_t> lengths;
     std::vector<unsigned> flags(literal_bytes.size(), 0);

@@ -15,15 +15,17 @@
 // backreferences (RE2), anchors inside a pattern such as `(a$)+`, and
 // `\p{Script}` classes, which match no byte (Hyperscan).
 //
-// Cost. All literals of a log are found with one Hyperscan scan over each
-// block of lines (~256 KiB) and mapped to lines; all regexes with one
-// Hyperscan scan per line. RE2 runs only on lines where a regex with named
-// groups matched, to extract the values. Each match counts at most once per
-// line. On one core of the development machine (log_matcher_benchmark.cc, an
-// nginx access log): ~6.5M lines/s with 10 literals and regexes, ~3.5M when
-// two of the regexes match most lines, >2 GB/s with 10 literals. Memory: the
-// compiled patterns, one Hyperscan scratch, at most `max_label_sets` label
-// sets and `recent_lines` lines per match.
+// Cost. All literals of a log are found with one SIMD pass over each block of
+// lines (~256 KiB) that also numbers their lines (probes/internal/
+// literal_scanner.h; AVX2 or AVX-512BW), or, with more than 16 literals or
+// without AVX2, one Hyperscan scan per block; all regexes with one Hyperscan
+// scan per line. RE2 runs only on lines where a regex with named groups
+// matched, to extract the values. Each match counts at most once per line. On
+// one core of the development machine (log_matcher_benchmark.cc, an nginx
+// access log): ~6.5M lines/s with 10 literals and regexes, ~3.5M when two of
+// the regexes match most lines, ~4 GB/s with 10 literals. Memory: the
+// compiled patterns, one Hyperscan scratch, the line offsets of one block, at
+// most `max_label_sets` label sets and `recent_lines` lines per match.
 #ifndef KLAXON_PROBES_LOG_MATCHER_H_
 #define KLAXON_PROBES_LOG_MATCHER_H_
 

@@ -1,5 +1,6 @@
 #include "probes/log_matcher.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -440,6 +441,53 @@ TEST(LogMatcherTest, ManyLinesAcrossBlocksCountExactly) {
   EXPECT_EQ(Lines(*m), 30000);
   EXPECT_EQ(Matches(*m, "lit"), expected);
   EXPECT_EQ(Matches(*m, "re"), expected);
+}
+
+// Up to 16 literals are found by one engine, more by another (Hyperscan);
+// both count a line once per literal, over the first max_line_bytes only, and
+// keep the same recent lines.
+TEST(LogMatcherTest, LiteralsCountAlikeWhateverTheirNumber) {
+  for (size_t count : {3, 9, 16, 17, 40}) {
+    std::mt19937 rng(static_cast<unsigned>(count));
+    const std::string alphabet = "ab c/\"";
+    auto random_string = [&](size_t n) {
+      std::string s;
+      for (size_t i = 0; i < n; ++i) s += alphabet[rng() % alphabet.size()];
+      return s;
+    };
+    std::vector<LogMatchOptions> matches;
+    std::vector<std::string> literals;
+    for (size_t i = 0; i < count; ++i) {
+      literals.push_back(random_string(2 + rng() % 6));
+      matches.push_back(Literal(absl::StrCat("l", i), literals.back()));
+    }
+    LogMatcherOptions options = Options(matches);
+    options.max_line_bytes = 100;
+    auto m = MustCreate(options);
+    ASSERT_NE(m, nullptr);
+    // ~1 MB: several blocks, some lines over max_line_bytes.
+    std::vector<std::string> lines;
+    std::string text;
+    for (int i = 0; i < 10000; ++i) {
+      lines.push_back(random_string(rng() % 10 == 0 ? 100 + rng() % 100 : rng() % 100));
+      text += lines.back() + "\n";
+    }
+    m->Consume(text);
+    EXPECT_EQ(Lines(*m, kLogLinesTruncatedTotal),
+              std::count_if(lines.begin(), lines.end(),
+                            [](const std::string& l) { return l.size() > 100; }));
+    for (size_t i = 0; i < count; ++i) {
+      std::vector<std::string> matching;
+      for (const std::string& line : lines) {
+        std::string seen = line.substr(0, 100);
+        if (seen.find(literals[i]) != std::string::npos) matching.push_back(seen);
+      }
+      const std::string name = absl::StrCat("l", i);
+      EXPECT_EQ(Matches(*m, name), matching.size()) << count << " literals, " << literals[i];
+      matching.erase(matching.begin(), matching.end() - std::min<size_t>(matching.size(), 5));
+      EXPECT_EQ(m->RecentLines(name), matching) << count << " literals, " << literals[i];
+    }
+  }
 }
 
 TEST(LogMatcherTest, NulAndInvalidUtf8AreCountedAndStillMatched) {
