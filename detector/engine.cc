@@ -496,7 +496,7 @@ void Engine::IndexSelectors() {
 void Engine::Subscribe(SeriesId id, Series& series) {
   const Labels& labels = index_.Get(id);
   std::vector<int> candidates = unindexed_uses_;
-  for (const Label& label : labels.items()) {
+  for (LabelRef label : labels.items()) {
     std::string key = absl::StrCat(label.name, "\xff", label.value);
     if (auto it = uses_by_label_.find(key); it != uses_by_label_.end()) {
       candidates.insert(candidates.end(), it->second.begin(), it->second.end());
@@ -872,7 +872,7 @@ void Engine::ForgetPending(Rule& rule) {
 
 void Engine::Confirm(Rule& rule, const Labels& series_labels) {
   absl::erase_if(rule.unconfirmed, [&](const auto& entry) {
-    for (const Label& label : entry.second.items()) {
+    for (LabelRef label : entry.second.items()) {
       if (series_labels.Get(label.name) != label.value) return false;
     }
     return true;

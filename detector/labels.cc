@@ -2,57 +2,105 @@
 #include "detector/labels.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace klaxon {
 
-Labels::Labels(std::vector<Label> labels) : labels_(std::move(labels)) {
-  std::stable_sort(labels_.begin(), labels_.end(),
+Labels::Labels(std::vector<Label> labels) {
+  std::stable_sort(labels.begin(), labels.end(),
                    [](const Label& a, const Label& b) { return a.name < b.name; });
   // Keep the last of equal names; drop empty values (absent == empty).
-  std::vector<Label> unique;
-  unique.reserve(labels_.size());
-  for (auto& l : labels_) {
-    if (!unique.empty() && unique.back().name == l.name) {
-      unique.back() = std::move(l);
-    } else {
-      unique.push_back(std::move(l));
-    }
+  size_t bytes = 0;
+  for (const Label& l : labels) bytes += l.name.size() + l.value.size() + 2;
+  data_.reserve(bytes);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i + 1 < labels.size() && labels[i + 1].name == labels[i].name) continue;
+    if (labels[i].value.empty()) continue;
+    Append({labels[i].name, labels[i].value});
   }
-  std::erase_if(unique, [](const Label& l) { return l.value.empty(); });
-  labels_ = std::move(unique);
+}
+
+void Labels::AppendLength(std::string& out, size_t n) {
+  if (n < 255) {
+    out += static_cast<char>(n);
+    return;
+  }
+  out += static_cast<char>(255);
+  const uint32_t n32 = static_cast<uint32_t>(n);
+  char bytes[4];
+  std::memcpy(bytes, &n32, sizeof(bytes));
+  out.append(bytes, sizeof(bytes));
+}
+
+std::pair<LabelRef, const char*> Labels::Decode(const char* at) {
+  auto length = [&at] {
+    size_t n = static_cast<unsigned char>(*at++);
+    if (n == 255) {
+      uint32_t n32;
+      std::memcpy(&n32, at, sizeof(n32));
+      at += sizeof(n32);
+      n = n32;
+    }
+    return n;
+  };
+  const size_t name_size = length();
+  const size_t value_size = length();
+  LabelRef label{absl::string_view(at, name_size), absl::string_view(at + name_size, value_size)};
+  return {label, at + name_size + value_size};
+}
+
+void Labels::Append(LabelRef label) {
+  AppendLength(data_, label.name.size());
+  AppendLength(data_, label.value.size());
+  data_.append(label.name.data(), label.name.size());
+  data_.append(label.value.data(), label.value.size());
+}
+
+size_t Labels::size() const { return static_cast<size_t>(std::distance(begin(), end())); }
+
+std::vector<Label> Labels::ToVector() const {
+  std::vector<Label> out;
+  for (LabelRef l : *this) out.push_back({std::string(l.name), std::string(l.value)});
+  return out;
+}
+
+std::strong_ordering operator<=>(const Labels& a, const Labels& b) {
+  Labels::Iterator i = a.begin(), j = b.begin();
+  for (; i != a.end() && j != b.end(); ++i, ++j) {
+    const LabelRef x = *i, y = *j;
+    if (const int c = x.name.compare(y.name); c != 0) return c <=> 0;
+    if (const int c = x.value.compare(y.value); c != 0) return c <=> 0;
+  }
+  if (i != a.end()) return std::strong_ordering::greater;
+  if (j != b.end()) return std::strong_ordering::less;
+  return std::strong_ordering::equal;
 }
 
 absl::string_view Labels::Get(absl::string_view name) const {
-  auto it = std::lower_bound(labels_.begin(), labels_.end(), name,
-                             [](const Label& l, absl::string_view n) { return l.name < n; });
-  if (it != labels_.end() && it->name == name) return it->value;
+  for (LabelRef l : *this) {
+    if (l.name == name) return l.value;
+  }
   return {};
 }
 
 bool Labels::Has(absl::string_view name) const { return !Get(name).empty(); }
 
 void Labels::Set(absl::string_view name, absl::string_view value) {
-  auto it = std::lower_bound(labels_.begin(), labels_.end(), name,
-                             [](const Label& l, absl::string_view n) { return l.name < n; });
-  bool found = it != labels_.end() && it->name == name;
-  if (value.empty()) {
-    if (found) labels_.erase(it);
-    return;
+  Labels out;
+  out.data_.reserve(data_.size() + name.size() + value.size() + 2);
+  bool placed = value.empty();  // an empty value removes the label
+  for (LabelRef l : *this) {
+    if (!placed && name <= l.name) {
+      out.Append({name, value});
+      placed = true;
+    }
+    if (l.name != name) out.Append(l);
   }
-  if (found) {
-    it->value = std::string(value);
-  } else {
-    labels_.insert(it, Label{std::string(name), std::string(value)});
-  }
-}
-
-Labels Labels::WithoutMetricName() const {
-  Labels out = *this;
-  out.Set(kMetricNameLabel, "");
-  return out;
+  if (!placed) out.Append({name, value});
+  *this = std::move(out);
 }
 
 namespace {
@@ -71,7 +119,7 @@ void AppendEscaped(std::string& out, absl::string_view value) {
 std::string Labels::ToString() const {
   std::string out(MetricName());
   bool first = true;
-  for (const auto& l : labels_) {
+  for (LabelRef l : *this) {
     if (l.name == kMetricNameLabel) continue;
     out += first ? "{" : ", ";
     first = false;
@@ -94,7 +142,7 @@ uint64_t Labels::Fingerprint() const {
     h ^= 0xff;  // separator that cannot occur in UTF-8 text
     h *= 1099511628211ull;
   };
-  for (const auto& l : labels_) {
+  for (LabelRef l : *this) {
     mix(l.name);
     mix(l.value);
   }

@@ -83,6 +83,40 @@ TEST(LabelsTest, FingerprintDependsOnContentNotOrder) {
   EXPECT_NE((Labels{{"ab", "c"}}).Fingerprint(), (Labels{{"a", "bc"}}).Fingerprint());
 }
 
+TEST(LabelsTest, KeepsNamesAndValuesOfAnyLength) {
+  const std::string long_value(70000, 'v');
+  const std::string long_name(300, 'n');
+  Labels labels{{"job", "api"}, {long_name, "x"}, {"z", long_value}, {"a", ""}};
+  EXPECT_EQ(labels.size(), 3u);
+  EXPECT_EQ(labels.Get("z"), long_value);
+  EXPECT_EQ(labels.Get(long_name), "x");
+  EXPECT_EQ(labels.Get("job"), "api");
+  labels.Set("job", std::string(256, 'j'));
+  EXPECT_EQ(labels.Get("job"), std::string(256, 'j'));
+  EXPECT_EQ(labels.Get("z"), long_value);
+  EXPECT_EQ(Labels(labels.ToVector()), labels);
+}
+
+// Ordered as the (name, value) pairs are, which Select relies on for output
+// order: by the first name that differs, then its value, then the shorter set.
+TEST(LabelsTest, OrdersAsTheSequenceOfPairs) {
+  EXPECT_LT((Labels{{"a", "1"}}), (Labels{{"a", "2"}}));
+  EXPECT_LT((Labels{{"a", "9"}}), (Labels{{"b", "1"}}));
+  EXPECT_LT((Labels{{"a", "1"}}), (Labels{{"a", "1"}, {"b", "1"}}));
+  EXPECT_LT((Labels{{"a", "1"}, {"b", "1"}}), (Labels{{"a", "10"}}));
+  // Not the byte order of the encoding, which puts lengths first.
+  EXPECT_LT((Labels{{"a", "zz"}}), (Labels{{"b", "a"}}));
+  EXPECT_LT((Labels{{"a", "ab"}}), (Labels{{"a", "b"}}));
+  EXPECT_TRUE(((Labels{{"b", "2"}, {"a", "1"}}) <=> (Labels{{"a", "1"}, {"b", "2"}})) == 0);
+}
+
+TEST(LabelsTest, FilterKeepsWhatItsPredicateAccepts) {
+  Labels labels{{"__name__", "up"}, {"job", "api"}, {"instance", "a:1"}};
+  EXPECT_EQ(labels.Filter([](LabelRef l) { return l.name == "job"; }), (Labels{{"job", "api"}}));
+  EXPECT_EQ(labels.Filter([](LabelRef) { return false; }), Labels());
+  EXPECT_EQ(labels.Filter([](LabelRef) { return true; }), labels);
+}
+
 TEST(ParseSeriesTest, ParsesTheThreeShapes) {
   EXPECT_EQ(*ParseSeries("up"), (Labels{{"__name__", "up"}}));
   EXPECT_EQ(*ParseSeries("up{job=\"api\"}"), (Labels{{"__name__", "up"}, {"job", "api"}}));

@@ -65,7 +65,7 @@ std::optional<nlohmann::json> AlertmanagerPayload(const OutboxRow& row,
   if (!incident.severity.empty()) labels.Set("severity", incident.severity);
   nlohmann::json label_object = nlohmann::json::object();
   std::vector<std::string> group;
-  for (const Label& label : labels.items()) {
+  for (LabelRef label : labels.items()) {
     label_object[label.name] = label.value;
     group.push_back(absl::StrCat(label.name, "=", GoQuote(label.value)));
   }

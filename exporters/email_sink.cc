@@ -179,7 +179,7 @@ std::string Body(const OutboxRow& row) {
     body += "\n";
   }
   std::vector<std::string> labels;
-  for (const Label& label : incident.labels.items()) {
+  for (LabelRef label : incident.labels.items()) {
     labels.push_back(absl::StrCat(label.name, "=\"", label.value, "\""));
   }
   if (!labels.empty()) absl::StrAppend(&body, "Labels: ", absl::StrJoin(labels, ", "), "\n");

@@ -76,11 +76,11 @@ void AppendSourceSeries(const std::vector<SourceSeriesValue>& series, std::strin
     for (const SourceSeriesValue* s : members) {
       out.append(name.data(), name.size());
       bool first = true;
-      for (const Label& l : s->labels->items()) {
+      for (LabelRef l : s->labels->items()) {
         if (l.name == kMetricNameLabel) continue;
         out += first ? '{' : ',';
         first = false;
-        out += l.name;
+        out.append(l.name.data(), l.name.size());
         out += "=\"";
         AppendLabelValue(l.value, out);
         out += '"';

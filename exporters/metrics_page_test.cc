@@ -42,8 +42,8 @@ TEST(MetricsPageTest, SourceSeriesReadExactlyAsPrometheusCppWritesThem) {
     family.type = absl::EndsWith(name, "_total") ? prometheus::MetricType::Counter
                                                  : prometheus::MetricType::Gauge;
     prometheus::ClientMetric metric;
-    for (const Label& l : labels.items()) {
-      if (l.name != "__name__") metric.label.push_back({l.name, l.value});
+    for (LabelRef l : labels.items()) {
+      if (l.name != "__name__") metric.label.push_back({std::string(l.name), std::string(l.value)});
     }
     metric.counter.value = value;
     metric.gauge.value = value;

@@ -61,7 +61,7 @@ std::optional<nlohmann::json> PagerDutyEvent(const OutboxRow& row, const std::st
   std::string source(incident.labels.Get("instance"));
   if (source.empty()) source = incident.service.empty() ? incident.rule : incident.service;
   nlohmann::json labels = nlohmann::json::object();
-  for (const Label& label : incident.labels.items()) labels[label.name] = label.value;
+  for (LabelRef label : incident.labels.items()) labels[label.name] = label.value;
   nlohmann::json details = {
       {"incident", incident.id()},
       {"event", row.event},

@@ -97,7 +97,7 @@ void AppendSummary(const Incident& incident, const std::vector<TimelineEntry>& e
   if (!incident.reason.empty()) absl::StrAppend(&evidence, ", ", EscapeMarkdown(incident.reason));
   item("Evidence", evidence);
   std::vector<std::string> labels;
-  for (const Label& label : incident.labels.items()) {
+  for (LabelRef label : incident.labels.items()) {
     labels.push_back(absl::StrCat(label.name, "=\"", label.value, "\""));
   }
   if (!labels.empty()) item("Labels", EscapeMarkdown(absl::StrJoin(labels, ", ")));

@@ -99,7 +99,7 @@ struct Scraper::State {
         std::vector<Label> labels = {{"job", job.job}, {"instance", target->instance}};
         labels.insert(labels.end(), job.labels.begin(), job.labels.end());
         // Labels keeps the last of equal names: configured labels win.
-        target->target_labels = Labels(std::move(labels)).items();
+        target->target_labels = Labels(std::move(labels)).ToVector();
         target->up = InternReport(*target, "up");
         target->duration = InternReport(*target, "scrape_duration_seconds");
         target->samples_scraped = InternReport(*target, "scrape_samples_scraped");

@@ -48,7 +48,7 @@ using Value = std::variant<Scalar, InstantVector, std::string>;
 std::string PromString(const Labels& labels) {
   std::string out = "{";
   bool first = true;
-  for (const Label& l : labels.items()) {
+  for (LabelRef l : labels.items()) {
     if (!first) out += ", ";
     first = false;
     absl::StrAppend(&out, l.name, "=", rules_internal::QuoteString(l.value));
@@ -63,21 +63,14 @@ bool Contains(const std::vector<std::string>& names, absl::string_view name) {
 
 // The labels named in `names` only (labels.Builder.Keep).
 Labels KeepOnly(const Labels& labels, const std::vector<std::string>& names) {
-  std::vector<Label> out;
-  for (const Label& l : labels.items()) {
-    if (Contains(names, l.name)) out.push_back(l);
-  }
-  return Labels(std::move(out));
+  return labels.Filter([&names](LabelRef l) { return Contains(names, l.name); });
 }
 
 // Every label but those in `names` and, if `drop_name`, __name__.
 Labels Without(const Labels& labels, const std::vector<std::string>& names, bool drop_name) {
-  std::vector<Label> out;
-  for (const Label& l : labels.items()) {
-    if (Contains(names, l.name) || (drop_name && l.name == kMetricNameLabel)) continue;
-    out.push_back(l);
-  }
-  return Labels(std::move(out));
+  return labels.Filter([&names, drop_name](LabelRef l) {
+    return !Contains(names, l.name) && !(drop_name && l.name == kMetricNameLabel);
+  });
 }
 
 // The labels two samples must share to match: signatureFunc in Prometheus.

@@ -69,7 +69,7 @@ std::string AlertsString(const std::vector<AlertView>& alerts) {
   std::string s = "[";
   for (size_t i = 0; i < alerts.size(); ++i) {
     absl::StrAppend(&s, i == 0 ? "\n" : ",\n", i, ":",
-                    Indent(absl::StrCat("\nLabels:", Braces(alerts[i].labels.items()),
+                    Indent(absl::StrCat("\nLabels:", Braces(alerts[i].labels.ToVector()),
                                         "\nAnnotations:", Braces(alerts[i].annotations)),
                            "  "));
   }
@@ -228,7 +228,7 @@ class TestRun {
       for (const Alert& alert : alerting_[i]->Alerts()) {
         Labels labels;
         for (const Label& l : rules_.alerting[i].labels) labels.Set(l.name, l.value);
-        for (const Label& l : alert.labels.items()) labels.Set(l.name, l.value);
+        for (LabelRef l : alert.labels.items()) labels.Set(l.name, l.value);
         labels.Set("alertname", rules_.alerting[i].name);
         Labels for_state = labels;
         labels.Set(kMetricNameLabel, kAlertsMetric);

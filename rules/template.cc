@@ -132,7 +132,7 @@ std::string PrintV(const Value& v) {
     case Type::kMap: {
       // Go prints maps with their keys sorted, which Labels already are.
       std::vector<std::string> pairs;
-      for (const Label& l : v.map->items()) pairs.push_back(absl::StrCat(l.name, ":", l.value));
+      for (LabelRef l : v.map->items()) pairs.push_back(absl::StrCat(l.name, ":", l.value));
       return absl::StrCat("map[", absl::StrJoin(pairs, " "), "]");
     }
   }

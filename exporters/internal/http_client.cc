@@ -233,7 +233,7 @@ std::string TicketDescription(const Incident& incident) {
   if (!incident.reason.empty()) absl::StrAppend(&text, "Reason: ", incident.reason, "\n");
   // Without braces: Jira's wiki markup reads {name...} as a macro.
   std::vector<std::string> labels;
-  for (const Label& label : incident.labels.items()) {
+  for (LabelRef label : incident.labels.items()) {
     labels.push_back(absl::StrCat(label.name, "=\"", label.value, "\""));
   }
   absl::StrAppend(&text, "Labels: ", absl::StrJoin(labels, ", "), "\n");
