@@ -351,17 +351,8 @@ class Evaluation {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown function with name \"", call.function, "\""));
     }
-    // The parser guarantees these; a tree built by hand may not have been parsed.
-    const size_t nargs = sig->arg_types.size();
+    if (absl::Status st = CheckArguments(*sig, call); !st.ok()) return st;
     const size_t got = call.args.size();
-    const bool count_ok = sig->variadic == 0  ? got == nargs
-                          : sig->variadic < 0 ? got + 1 >= nargs
-                                              : got + 1 >= nargs && got < nargs + sig->variadic;
-    if (!count_ok || std::any_of(call.args.begin(), call.args.end(),
-                                 [](const ExprPtr& a) { return a == nullptr; })) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("wrong arguments in call to function \"", call.function, "\""));
-    }
     for (size_t i = 0; i < sig->arg_types.size() && i < call.args.size(); ++i) {
       if (sig->arg_types[i] == ValueType::kRangeVector) return RangeCall(*sig, call, i, keep);
     }
@@ -509,10 +500,57 @@ class Evaluation {
     return v;
   }
 
+  // The parser guarantees these; a tree built by hand may not have been parsed.
+  static absl::Status CheckArguments(const rules_internal::FunctionSignature& sig,
+                                     const Call& call) {
+    const size_t nargs = sig.arg_types.size();
+    const size_t got = call.args.size();
+    const bool count_ok = sig.variadic == 0  ? got == nargs
+                          : sig.variadic < 0 ? got + 1 >= nargs
+                                             : got + 1 >= nargs && got < nargs + sig.variadic;
+    if (!count_ok || std::any_of(call.args.begin(), call.args.end(),
+                                 [](const ExprPtr& a) { return a == nullptr; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("wrong arguments in call to function \"", call.function, "\""));
+    }
+    return absl::OkStatus();
+  }
+
   // A function of a range vector: one value per series with samples in the range.
   absl::StatusOr<Value> RangeCall(const rules_internal::FunctionSignature& sig, const Call& call,
                                   size_t matrix_arg,
                                   std::optional<absl::FunctionRef<bool(double)>> keep) {
+    const auto* ms = std::get_if<MatrixSelector>(&call.args[matrix_arg]->node);
+    const FunctionId id = sig.id;
+    const bool keeps_name = id == FunctionId::kLastOverTime;  // it acts like a selector
+    // Series of one metric name are distinct without it too: no duplicate
+    // check, and a filter can drop a sample before its labels are copied.
+    const bool distinct = ms != nullptr && (keeps_name || PinsMetricName(ms->selector));
+    InstantVector out;
+    bool any_series = false;
+    absl::Status status = ForEachRangeValue(
+        sig, call, matrix_arg, any_series, [&](SeriesId series, const Labels& labels, double v) {
+          if (keep && distinct && !(*keep)(v)) return;
+          out.push_back(VectorSample{keeps_name ? labels : labels.WithoutMetricName(), v,
+                                     keeps_name ? std::optional<SeriesId>(series) : std::nullopt});
+        });
+    if (!status.ok()) return status;
+    if (id == FunctionId::kAbsentOverTime) {
+      if (any_series) return InstantVector{};
+      out = InstantVector{VectorSample{AbsentLabels(ms->selector), 1.0, std::nullopt}};
+    } else if (!distinct) {
+      if (absl::Status st = CheckDistinctLabelsets(out); !st.ok()) return st;
+    }
+    if (keep) std::erase_if(out, [&keep](const VectorSample& s) { return !(*keep)(s.value); });
+    return out;
+  }
+
+  // Calls `visit` with each series the range function reads (its labels as
+  // stored, metric name included) and the function's value over it; sets
+  // `any_series` if a series had samples in the range.
+  absl::Status ForEachRangeValue(const rules_internal::FunctionSignature& sig, const Call& call,
+                                 size_t matrix_arg, bool& any_series,
+                                 absl::FunctionRef<void(SeriesId, const Labels&, double)> visit) {
     const auto* ms = std::get_if<MatrixSelector>(&call.args[matrix_arg]->node);
     if (ms == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -535,12 +573,6 @@ class Evaluation {
     if (scalars.size() > 1) ctx.scalar_arg2 = scalars[1];
 
     const FunctionId id = sig.id;
-    const bool keeps_name = id == FunctionId::kLastOverTime;  // it acts like a selector
-    // Series of one metric name are distinct without it too: no duplicate
-    // check, and a filter can drop a sample before its labels are copied.
-    const bool distinct = keeps_name || PinsMetricName(ms->selector);
-    InstantVector out;
-    bool any_series = false;
     absl::Status error;
     reader_.SelectRange(
         ms->selector.matchers, ctx.range_end_ms, range_ms,
@@ -562,20 +594,9 @@ class Evaluation {
             }
           }
           const std::optional<double> v = rules_internal::RangeFunction(id, points, ctx);
-          if (!v.has_value()) return;
-          if (keep && distinct && !(*keep)(*v)) return;
-          out.push_back(VectorSample{keeps_name ? labels : labels.WithoutMetricName(), *v,
-                                     keeps_name ? std::optional<SeriesId>(series) : std::nullopt});
+          if (v.has_value()) visit(series, labels, *v);
         });
-    if (!error.ok()) return error;
-    if (id == FunctionId::kAbsentOverTime) {
-      if (any_series) return InstantVector{};
-      out = InstantVector{VectorSample{AbsentLabels(ms->selector), 1.0, std::nullopt}};
-    } else if (!distinct) {
-      if (absl::Status st = CheckDistinctLabelsets(out); !st.ok()) return st;
-    }
-    if (keep) std::erase_if(out, [&keep](const VectorSample& s) { return !(*keep)(s.value); });
-    return out;
+    return error;
   }
 
   absl::StatusOr<Value> HistogramQuantile(const Call& call) {
@@ -689,8 +710,55 @@ class Evaluation {
     return *std::move(v);
   }
 
+  // A range function over a selector that pins the metric name, for an
+  // aggregation that keeps no sample whole: its values can be aggregated as
+  // they are computed, grouped by the source series' labels, without a
+  // vector of relabelled samples in between (`sum by (instance)
+  // (rate(x[5m]))` over a million series spent most of its time copying and
+  // freeing their labels).
+  struct FusedRange {
+    const rules_internal::FunctionSignature* sig;
+    const Call* call;
+    size_t matrix_arg;
+  };
+  static std::optional<FusedRange> FusableRange(const AggregateExpr& a) {
+    switch (a.op) {
+      case AggregateOp::kSum:
+      case AggregateOp::kAvg:
+      case AggregateOp::kMax:
+      case AggregateOp::kMin:
+      case AggregateOp::kCount:
+      case AggregateOp::kGroup:
+      case AggregateOp::kStddev:
+      case AggregateOp::kStdvar:
+        break;
+      default:  // these keep samples, take a parameter or relabel
+        return std::nullopt;
+    }
+    // Grouping by __name__ sees the function's output, which has none.
+    if (!a.without && Contains(a.grouping, kMetricNameLabel)) return std::nullopt;
+    const auto* call = a.expr == nullptr ? nullptr : std::get_if<Call>(&a.expr->node);
+    if (call == nullptr) return std::nullopt;
+    const rules_internal::FunctionSignature* sig = rules_internal::LookupFunction(call->function);
+    if (sig == nullptr || !CheckArguments(*sig, *call).ok()) return std::nullopt;
+    // Those that keep the name (last_over_time) may merge nothing either, but
+    // the ones that drop it are the common case.
+    if (sig->id == FunctionId::kAbsentOverTime || sig->id == FunctionId::kLastOverTime) {
+      return std::nullopt;
+    }
+    for (size_t i = 0; i < sig->arg_types.size(); ++i) {
+      if (sig->arg_types[i] != ValueType::kRangeVector) continue;
+      const auto* ms = std::get_if<MatrixSelector>(&call->args[i]->node);
+      if (ms == nullptr || !PinsMetricName(ms->selector)) return std::nullopt;
+      return FusedRange{sig, call, i};
+    }
+    return std::nullopt;
+  }
+
   absl::StatusOr<Value> Aggregate(const AggregateExpr& a) {
-    absl::StatusOr<InstantVector> in = EvalVector(a.expr);
+    const std::optional<FusedRange> fused = FusableRange(a);
+    absl::StatusOr<InstantVector> in = InstantVector{};
+    if (!fused) in = EvalVector(a.expr);
     if (!in.ok()) return in.status();
     double param = 0;
     std::string value_label;
@@ -734,19 +802,17 @@ class Evaluation {
     };
     std::vector<Group> groups;
     absl::flat_hash_map<Labels, size_t> index;
-    for (VectorSample& s : *in) {
-      if (a.op == AggregateOp::kCountValues) {
-        s.labels.Set(value_label, rules_internal::FormatFloatFixed(s.value));
-      }
+    // `sample` is null on the fused path, which takes no op that keeps one.
+    auto accumulate = [&](const Labels& labels, const double value, VectorSample* sample) {
       // The group's key is also its output labels.
-      Labels key = a.without ? Without(s.labels, grouping, /*drop_name=*/true)
-                             : KeepOnly(s.labels, grouping);
-      auto [it, inserted] = index.try_emplace(key, groups.size());
+      Labels key = a.without ? Without(labels, grouping, /*drop_name=*/true)
+                             : KeepOnly(labels, grouping);
+      auto [it, inserted] = index.try_emplace(std::move(key), groups.size());
       if (inserted) {
         Group g;
-        g.labels = std::move(key);
-        g.value = s.value;
-        g.mean = s.value;
+        g.labels = it->first;
+        g.value = value;
+        g.mean = value;
         g.count = 1;
         switch (a.op) {
           case AggregateOp::kStddev:
@@ -756,10 +822,10 @@ class Evaluation {
           case AggregateOp::kTopK:
           case AggregateOp::kBottomK:
             g.heap.emplace(a.op == AggregateOp::kBottomK);
-            g.heap->items().push_back(s);
+            g.heap->items().push_back(*sample);
             break;
           case AggregateOp::kQuantile:
-            g.values.push_back(s.value);
+            g.values.push_back(value);
             break;
           case AggregateOp::kGroup:
             g.value = 1;
@@ -768,29 +834,29 @@ class Evaluation {
             break;
         }
         groups.push_back(std::move(g));
-        continue;
+        return;
       }
       Group& g = groups[it->second];
       switch (a.op) {
         case AggregateOp::kSum:
-          g.value += s.value;
+          g.value += value;
           break;
         case AggregateOp::kAvg:
           g.count++;
           if (std::isinf(g.mean)) {
             // Inf - Inf would make the mean NaN; an infinite mean stays as it is
             // unless an opposite infinity or a NaN arrives.
-            if (std::isinf(s.value) && (g.mean > 0) == (s.value > 0)) break;
-            if (!std::isinf(s.value) && !std::isnan(s.value)) break;
+            if (std::isinf(value) && (g.mean > 0) == (value > 0)) break;
+            if (!std::isinf(value) && !std::isnan(value)) break;
           }
           // Each side divided first, so that large values do not overflow.
-          g.mean += s.value / static_cast<double>(g.count) - g.mean / static_cast<double>(g.count);
+          g.mean += value / static_cast<double>(g.count) - g.mean / static_cast<double>(g.count);
           break;
         case AggregateOp::kMax:
-          if (g.value < s.value || std::isnan(g.value)) g.value = s.value;
+          if (g.value < value || std::isnan(g.value)) g.value = value;
           break;
         case AggregateOp::kMin:
-          if (g.value > s.value || std::isnan(g.value)) g.value = s.value;
+          if (g.value > value || std::isnan(g.value)) g.value = value;
           break;
         case AggregateOp::kCount:
         case AggregateOp::kCountValues:
@@ -799,34 +865,47 @@ class Evaluation {
         case AggregateOp::kStddev:
         case AggregateOp::kStdvar: {
           g.count++;
-          const double delta = s.value - g.mean;
+          const double delta = value - g.mean;
           g.mean += delta / static_cast<double>(g.count);
-          g.value += delta * (s.value - g.mean);
+          g.value += delta * (value - g.mean);
           break;
         }
         case AggregateOp::kTopK:
         case AggregateOp::kBottomK: {
           GoHeap& h = *g.heap;
           const bool top = a.op == AggregateOp::kTopK;
-          const bool better = top ? h.top().value < s.value : h.top().value > s.value;
+          const bool better = top ? h.top().value < value : h.top().value > value;
           if (static_cast<int64_t>(h.size()) < k || better || std::isnan(h.top().value)) {
             if (static_cast<int64_t>(h.size()) == k) {
               if (k == 1) {
-                h.items()[0] = s;  // replaced in place, as 2.42
+                h.items()[0] = *sample;  // replaced in place, as 2.42
                 break;
               }
               h.Pop();
             }
-            h.Push(s);
+            h.Push(*sample);
           }
           break;
         }
         case AggregateOp::kQuantile:
-          g.values.push_back(s.value);
+          g.values.push_back(value);
           break;
         case AggregateOp::kGroup:
           break;
       }
+    };
+    if (fused) {
+      bool any_series = false;
+      absl::Status st = ForEachRangeValue(
+          *fused->sig, *fused->call, fused->matrix_arg, any_series,
+          [&](SeriesId, const Labels& labels, double value) { accumulate(labels, value, nullptr); });
+      if (!st.ok()) return st;
+    }
+    for (VectorSample& s : *in) {
+      if (a.op == AggregateOp::kCountValues) {
+        s.labels.Set(value_label, rules_internal::FormatFloatFixed(s.value));
+      }
+      accumulate(s.labels, s.value, &s);
     }
 
     InstantVector out;

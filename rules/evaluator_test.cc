@@ -225,6 +225,35 @@ TEST_F(EvaluatorTest, RangeFunctionComparedWithNumberAsTheGeneralPath) {
   EXPECT_THAT(Rows(EvalVector("rate(c[5m]) > 1")), ElementsAre(R"({i="1", job="j"}=4)"));
 }
 
+// An aggregation of a range function aggregates the function's values as
+// they are computed; it must give what aggregating the function's vector does
+// (`+ 0` takes the general path), for every op it takes and both groupings.
+TEST_F(EvaluatorTest, AggregatedRangeFunctionAsTheGeneralPath) {
+  AddSamples(R"(c{i="0", job="j", code="200"})", {{120, 0}, {60, 60}, {0, 120}});
+  AddSamples(R"(c{i="1", job="j", code="500"})", {{120, 0}, {60, 600}, {0, 1200}});
+  AddSamples(R"(c{i="1", job="k", code="200"})", {{120, 5}, {60, 5}, {0, 5}});
+  AddSamples(R"(c{i="2", job="k", code="500"})", {{120, 7}, {60, 3}, {0, 9}});
+  AddSamples(R"(d{i="0", job="j"})", {{120, 0}, {60, 6}, {0, 12}});
+  for (const char* op : {"sum", "avg", "max", "min", "count", "group", "stddev", "stdvar"}) {
+    for (const char* grouping : {"", " by (i)", " by (job, code)", " without (i)",
+                                 " without (job, code, i)", " by (__name__)", " without (__name__)",
+                                 " by (nothing)"}) {
+      for (const char* call : {"rate(c[5m])", "increase(c{code=\"500\"}[5m])",
+                               "max_over_time(c[5m])", "resets(c[5m])", "rate(nothing[5m])",
+                               "rate({job=\"j\"}[5m])"}) {
+        const std::string fused = absl::StrCat(op, grouping, " (", call, ")");
+        const std::string general = absl::StrCat(op, grouping, " (", call, " + 0)");
+        EXPECT_EQ(EvalError(fused), EvalError(general)) << fused;
+        if (!EvalError(fused).empty()) continue;
+        EXPECT_EQ(Rows(EvalVector(fused)), Rows(EvalVector(general))) << fused;
+      }
+    }
+  }
+  EXPECT_THAT(Rows(EvalVector("sum by (job) (rate(c[5m]))")),
+              ElementsAre(R"({job="j"}=4.4)", R"({job="k"}=0.0375)"));
+  EXPECT_THAT(Rows(EvalVector("sum by (__name__) (rate(c[5m]))")), ElementsAre(R"({}=4.4375)"));
+}
+
 TEST_F(EvaluatorTest, VectorScalarComparisonWithBoolGivesZeroOrOne) {
   Add(R"(probe_success{probe="api"})", 0);
   Add(R"(probe_success{probe="web"})", 1);
