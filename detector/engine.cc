@@ -277,7 +277,7 @@ std::optional<absl::Time> Engine::NextWakeup() const {
   for (const Rule& rule : rules_) {
     std::optional<absl::Time> due = rule.alerting->NextDeadline();
     if (rule.owed) {
-      const absl::Time owed = NextArrivalEvaluation(rule);
+      const absl::Time owed = NextEvaluation(rule);
       if (!due || owed < *due) due = owed;
     }
     if (due && (!next || *due < *next)) next = due;
@@ -390,7 +390,7 @@ void Engine::ProcessPending() {
     Rule& rule = rules_[i];
     rule.owed |= dirty[records_.size() + i];
     if (!rule.owed) continue;
-    if (!tick && now < NextArrivalEvaluation(rule)) continue;  // NextWakeup() comes back
+    if (now < NextEvaluation(rule)) continue;  // NextWakeup() comes back for it
     const absl::Duration started_rule = clock_.MonotonicNow();
     EvaluateRule(i, now);
     rule.owed = false;

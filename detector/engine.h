@@ -146,8 +146,8 @@ class Engine : public SeriesReader {
     // waiting for a person; noted on the timeline once per clearing.
     absl::flat_hash_set<uint64_t> awaiting_person;
     // What the last evaluation cost (monotonic), when it ran, and an
-    // evaluation owed by samples that arrived too soon after it (see
-    // kArrivalEvaluationShare).
+    // evaluation owed by samples or a tick that came too soon after it (see
+    // kEvaluationShare).
     absl::Duration last_cost;
     absl::Time last_evaluated = absl::InfinitePast();
     bool owed = false;
@@ -222,14 +222,16 @@ class Engine : public SeriesReader {
   // `rule` whose evidence it carries are judged by the rule from now on.
   static void Confirm(Rule& rule, const Labels& series_labels);
   std::optional<absl::Time> NextWakeup() const;
-  // When samples may next evaluate `rule` on arrival: a rule's evaluations on
-  // arrival take at most 1/kArrivalEvaluationShare of the engine's time, so
+  // When `rule` may next be evaluated, on arrival or on a tick: a rule's
+  // evaluations take at most 1/kEvaluationShare of the engine's time, so
   // that a rule over 100,000 series, scraped by 100 targets, is not evaluated
   // whole 20 times a second. A rule costing 10 us is evaluated on every
-  // arrival; one costing 10 ms waits up to half a second.
-  static constexpr int kArrivalEvaluationShare = 50;
-  static absl::Time NextArrivalEvaluation(const Rule& rule) {
-    return rule.last_evaluated + rule.last_cost * kArrivalEvaluationShare;
+  // arrival and every tick; one costing 10 ms waits up to half a second after
+  // each evaluation, one costing 100 ms five seconds (Prometheus's rules wait
+  // their group's evaluation interval whatever they cost).
+  static constexpr int kEvaluationShare = 50;
+  static absl::Time NextEvaluation(const Rule& rule) {
+    return rule.last_evaluated + rule.last_cost * kEvaluationShare;
   }
 
   const Config& config_;

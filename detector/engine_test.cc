@@ -225,6 +225,27 @@ TEST_F(EngineTest, ACostlyRuleIsEvaluatedOnArrivalAtMostOncePerFiftyTimesItsCost
   EXPECT_EQ(Incidents()[0].resolved_at, evaluated + absl::Milliseconds(500));
 }
 
+// Ticks are budgeted too: a rule costing 30 ms is evaluated no sooner than
+// 1.5 s after its last evaluation, so the tick 1 s later passes it by.
+TEST_F(EngineTest, ACostlyRuleIsEvaluatedOnTicksAtMostOncePerFiftyTimesItsCost) {
+  engine_ = std::make_unique<Engine>(
+      config_, index_, *ledger_, clock_, [this] { clock_.Advance(absl::Milliseconds(30)); },
+      EngineOptionsFor(config_.rules_settings));
+  ASSERT_TRUE(engine_->Init().ok());
+  Probe(0);
+  clock_.Advance(absl::Seconds(30));
+  engine_->ProcessPending();  // the tick's evaluation opens the incident
+  ASSERT_EQ(Incidents().size(), 1u);
+  const absl::Time evaluated = clock_.WallNow() - absl::Milliseconds(30);
+  clock_.Advance(evaluated + absl::Seconds(1) - clock_.WallNow());
+  Probe(1);  // with the tick due
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kOpen) << "the tick came too soon";
+  clock_.Advance(evaluated + absl::Milliseconds(1500) - clock_.WallNow());
+  engine_->ProcessPending();
+  EXPECT_EQ(Incidents()[0].state, IncidentState::kResolved);
+  EXPECT_EQ(Incidents()[0].resolved_at, evaluated + absl::Milliseconds(1500));
+}
+
 TEST_F(EngineTest, AConditionThatClearsBeforeForOpensNothing) {
   Probe(0);
   clock_.Advance(absl::Seconds(10));
