@@ -3,7 +3,7 @@
 # results; bench/RESULTS.md records them with the command that made them.
 # The micro-benchmarks first, then the sources against their peers (mtail, the
 # blackbox exporter: bench/sources/run.sh, about 7 minutes; SOURCES=0 skips it),
-# push ingest (bench/push/run.sh) and the whole system against Prometheus,
+# push ingest (bench/push/run.sh), scale (bench/scale_bench.sh) and the whole system against Prometheus,
 # the blackbox exporter and Alertmanager (bench/system/run.sh).
 set -euo pipefail
 build=${1:-build}
@@ -18,6 +18,11 @@ cmake --build "$build" -j2 --target detector_benchmark window_benchmark prom_tex
   "$build"/bench/prom_text_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 # Push ingest (issue 6, figure 3): wrk against `klaxon run`, about a minute.
 bench/push/run.sh "$build"
+# Scale (issue 6, figure 4): 1,000,000 series under 1,000 rules, about 6
+# minutes; SCALE=0 skips it.
+if [ "${SCALE:-1}" != 0 ]; then
+  bench/scale_bench.sh "$build"
+fi
 if [ "${SOURCES:-1}" != 0 ]; then
   bench/sources/run.sh "$build"
 fi
