@@ -583,29 +583,46 @@ std::optional<SeriesReader::Point> Engine::NewestAt(const Series& series, int64_
   return std::nullopt;
 }
 
-void Engine::ForCandidates(const std::vector<LabelMatcher>& matchers,
-                           const std::function<void(SeriesId, const Series&)>& check) const {
+void Engine::ForCandidates(
+    const std::vector<LabelMatcher>& matchers,
+    absl::FunctionRef<void(SeriesId, const Series&, const LabelMatcher*)> check) const {
   const std::vector<SeriesId>* shortest = nullptr;
+  const LabelMatcher* satisfied = nullptr;
   for (const LabelMatcher& m : matchers) {
     // `x=""` matches series without x, which no posting list holds.
     if (m.op() != LabelMatcher::Op::kEqual || m.value().empty()) continue;
     auto it = postings_.find(absl::StrCat(m.name(), "\xff", m.value()));
     if (it == postings_.end()) return;
-    if (shortest == nullptr || it->second.size() < shortest->size()) shortest = &it->second;
+    if (shortest == nullptr || it->second.size() < shortest->size()) {
+      shortest = &it->second;
+      satisfied = &m;
+    }
   }
   if (shortest != nullptr) {
-    for (SeriesId id : *shortest) check(id, series_[id]);
+    for (SeriesId id : *shortest) check(id, series_[id], satisfied);
     return;
   }
   for (SeriesId id = 0; id < series_.size(); ++id) {
-    if (series_[id].seen) check(id, series_[id]);
+    if (series_[id].seen) check(id, series_[id], nullptr);
   }
 }
+
+namespace {
+// MatchesAll but for `satisfied`: a selector of one metric name alone then
+// reads no series' labels unless it keeps the series.
+bool MatchesAllBut(const std::vector<LabelMatcher>& matchers, const LabelMatcher* satisfied,
+                   const Labels& labels) {
+  for (const LabelMatcher& m : matchers) {
+    if (&m != satisfied && !m.Matches(labels)) return false;
+  }
+  return true;
+}
+}  // namespace
 
 void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at_ms,
                            int64_t lookback_ms, const InstantVisitor& visit) const {
   std::lock_guard lock(series_mu_);
-  ForCandidates(matchers, [&](SeriesId id, const Series& series) {
+  ForCandidates(matchers, [&](SeriesId id, const Series& series, const LabelMatcher* satisfied) {
     std::optional<Point> newest = NewestAt(series, at_ms);
     // [at - lookback, at], both ends included, as Prometheus 2.x selects; a
     // stale marker ends the series.
@@ -614,7 +631,9 @@ void Engine::SelectInstant(const std::vector<LabelMatcher>& matchers, int64_t at
       return;
     }
     const Labels& labels = index_.Get(id);
-    if (MatchesAll(matchers, labels)) visit(id, labels, newest->timestamp_ms, newest->value);
+    if (MatchesAllBut(matchers, satisfied, labels)) {
+      visit(id, labels, newest->timestamp_ms, newest->value);
+    }
   });
 }
 
@@ -622,11 +641,11 @@ void Engine::SelectRange(const std::vector<LabelMatcher>& matchers, int64_t at_m
                          int64_t range_ms, const RangeVisitor& visit) const {
   std::lock_guard lock(series_mu_);
   std::vector<Point> points;
-  ForCandidates(matchers, [&](SeriesId id, const Series& series) {
+  ForCandidates(matchers, [&](SeriesId id, const Series& series, const LabelMatcher* satisfied) {
     if (!series.windowed) return;
     // Matched first: a candidate the other matchers refuse is not decoded.
     const Labels& labels = index_.Get(id);
-    if (!MatchesAll(matchers, labels)) return;
+    if (!MatchesAllBut(matchers, satisfied, labels)) return;
     points.clear();
     series.window.CopyRange(at_ms - range_ms, at_ms, points);
     std::erase_if(points, [](const Point& p) { return IsStaleNaN(p.value); });

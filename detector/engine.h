@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "detector/clock.h"
 #include "detector/config.h"
@@ -196,9 +197,12 @@ class Engine : public SeriesReader {
   void Subscribe(SeriesId id, Series& series);
   // Lists every selector of the records, rules and SLOs once, for Subscribe.
   void IndexSelectors();
-  // Calls `check` for every stored series that may match `matchers`.
-  void ForCandidates(const std::vector<LabelMatcher>& matchers,
-                     const std::function<void(SeriesId, const Series&)>& check) const
+  // Calls `check` for every stored series that may match `matchers`, with
+  // the matcher all of them are known to satisfy (the one whose posting list
+  // they come from; null if none), which need not be checked again.
+  void ForCandidates(
+      const std::vector<LabelMatcher>& matchers,
+      absl::FunctionRef<void(SeriesId, const Series&, const LabelMatcher* satisfied)> check) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(series_mu_);
   void EvaluateRule(int rule_index, absl::Time now);
   void Reconcile(Rule& rule, const std::vector<AlertTransition>& transitions, absl::Time now);
