@@ -230,10 +230,10 @@ class Engine : public SeriesReader {
   // evaluations take at most 1/kEvaluationShare of the engine's time, so
   // that a rule over 100,000 series, scraped by 100 targets, is not evaluated
   // whole 20 times a second. A rule costing 10 us is evaluated on every
-  // arrival and every tick; one costing 10 ms waits up to half a second after
-  // each evaluation, one costing 100 ms five seconds (Prometheus's rules wait
-  // their group's evaluation interval whatever they cost).
-  static constexpr int kEvaluationShare = 50;
+  // arrival and every tick; one costing 10 ms waits up to a second after each
+  // evaluation, one costing 50 ms five seconds (Prometheus's rules wait their
+  // group's evaluation interval whatever they cost).
+  static constexpr int kEvaluationShare = 100;
   static absl::Time NextEvaluation(const Rule& rule) {
     return rule.last_evaluated + rule.last_cost * kEvaluationShare;
   }
