@@ -391,11 +391,13 @@ void Engine::ProcessPending() {
     rule.owed |= dirty[records_.size() + i];
     if (!rule.owed) continue;
     if (now < NextEvaluation(rule)) continue;  // NextWakeup() comes back for it
-    const absl::Duration started_rule = clock_.MonotonicNow();
+    // CPU time, not elapsed: an incident's fsync is waiting, not work, and
+    // must not hold back the rule's next evaluation.
+    const absl::Duration started_rule = clock_.ThreadCpuNow();
     EvaluateRule(i, now);
     rule.owed = false;
     rule.last_evaluated = now;
-    rule.last_cost = clock_.MonotonicNow() - started_rule;
+    rule.last_cost = clock_.ThreadCpuNow() - started_rule;
   }
   for (int i : rule_order_) {
     Rule& rule = rules_[i];

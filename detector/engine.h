@@ -146,7 +146,7 @@ class Engine : public SeriesReader {
     // Open incidents of an auto_resolve = false rule whose condition cleared,
     // waiting for a person; noted on the timeline once per clearing.
     absl::flat_hash_set<uint64_t> awaiting_person;
-    // What the last evaluation cost (monotonic), when it ran, and an
+    // What the last evaluation cost (CPU time), when it ran, and an
     // evaluation owed by samples or a tick that came too soon after it (see
     // kEvaluationShare).
     absl::Duration last_cost;
